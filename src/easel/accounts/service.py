@@ -1,0 +1,215 @@
+"""The accounts service: what the API and the admin CLI call."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from easel.accounts import keys
+from easel.accounts.models import (
+    ROLES,
+    Account,
+    ApiKeyInfo,
+    CreatedApiKey,
+    OrganizationMembership,
+    Principal,
+)
+from easel.db.engine import Database
+from easel.db.models import ApiKey, Membership, Organization, User
+from easel.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, Unauthorized
+
+# `last_used_at` is written at most this often per key, so auth stays read-mostly.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class AccountsService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- users and organizations -------------------------------------------------
+
+    def create_user(self, email: str, *, is_admin: bool = False) -> str:
+        email = email.strip().lower()
+        if "@" not in email or len(email) > 320:
+            raise InvalidRequest(f"email: not a valid address: {email!r}")
+        user_id = keys.new_id("user")
+        try:
+            with self._db.session() as session:
+                session.add(User(id=user_id, email=email, is_admin=is_admin))
+        except IntegrityError as exc:
+            raise Conflict(f"a user with email {email} already exists") from exc
+        return user_id
+
+    def create_organization(self, name: str) -> str:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise InvalidRequest("name: must be 1-200 characters")
+        org_id = keys.new_id("org")
+        with self._db.session() as session:
+            session.add(Organization(id=org_id, name=name))
+        return org_id
+
+    def add_member(
+        self, user_ref: str, org_id: str, *, role: str = "MEMBER", default: bool = False
+    ) -> None:
+        """Add a user (by id or email) to an organization.
+
+        The first organization of a user becomes its default; `default=True`
+        moves the default flag to this one.
+        """
+        role = role.upper()
+        if role not in ROLES:
+            raise InvalidRequest(f"role: must be one of {', '.join(ROLES)}, got {role!r}")
+        with self._db.session() as session:
+            user = self._find_user(session, user_ref)
+            if session.get(Organization, org_id) is None:
+                raise NotFound(f"organization {org_id} not found")
+            existing = session.scalars(
+                select(Membership).where(Membership.user_id == user.id)
+            ).all()
+            if any(m.organization_id == org_id for m in existing):
+                raise Conflict(f"{user.email} is already a member of {org_id}")
+            make_default = default or not existing
+            if make_default:
+                for membership in existing:
+                    membership.is_default = False
+            session.add(
+                Membership(
+                    user_id=user.id, organization_id=org_id, role=role, is_default=make_default
+                )
+            )
+
+    def account(self, user_id: str) -> Account:
+        with self._db.session() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise NotFound(f"user {user_id} not found")
+            return Account(
+                id=user.id,
+                email=user.email,
+                profile_picture=user.profile_picture,
+                organizations=[
+                    OrganizationMembership(
+                        id=m.organization.id,
+                        name=m.organization.name,
+                        role=m.role,
+                        is_default=m.is_default,
+                    )
+                    for m in user.memberships
+                ],
+            )
+
+    def has_users(self) -> bool:
+        with self._db.session() as session:
+            return session.scalars(select(User.id).limit(1)).first() is not None
+
+    # -- API keys ------------------------------------------------------------------
+
+    def create_key(self, user_ref: str, *, name: str = "") -> CreatedApiKey:
+        secret = keys.new_secret()
+        with self._db.session() as session:
+            user = self._find_user(session, user_ref)
+            row = ApiKey(
+                id=keys.new_id("key"),
+                user_id=user.id,
+                name=name,
+                prefix=keys.visible_prefix(secret),
+                key_hash=keys.hash_secret(secret),
+                created_at=datetime.now(UTC),
+            )
+            session.add(row)
+            session.flush()
+            return CreatedApiKey(info=_key_info(row, user.email), secret=secret)
+
+    def list_keys(self, user_ref: str | None = None) -> list[ApiKeyInfo]:
+        with self._db.session() as session:
+            query = select(ApiKey, User.email).join(User).order_by(ApiKey.created_at)
+            if user_ref is not None:
+                query = query.where(ApiKey.user_id == self._find_user(session, user_ref).id)
+            return [_key_info(row, email) for row, email in session.execute(query).all()]
+
+    def revoke_key(self, key_ref: str) -> ApiKeyInfo:
+        """Revoke a key by id or visible prefix; revoking twice is harmless."""
+        with self._db.session() as session:
+            rows = session.scalars(
+                select(ApiKey).where((ApiKey.id == key_ref) | (ApiKey.prefix == key_ref))
+            ).all()
+            if not rows:
+                raise NotFound(f"API key {key_ref} not found")
+            if len(rows) > 1:
+                raise Conflict(f"{key_ref} matches several keys; use the key id")
+            row = rows[0]
+            if row.revoked_at is None:
+                row.revoked_at = datetime.now(UTC)
+            return _key_info(row, row.user.email)
+
+    # -- authentication ------------------------------------------------------------
+
+    def authenticate(self, secret: str, organization_id: str | None = None) -> Principal:
+        """Resolve a key secret (and an optional `Organization` header) to a principal."""
+        now = datetime.now(UTC)
+        with self._db.session() as session:
+            row = session.scalars(
+                select(ApiKey).where(ApiKey.key_hash == keys.hash_secret(secret))
+            ).first()
+            if row is None or row.revoked_at is not None:
+                raise Unauthorized(
+                    f"Incorrect API key provided: {keys.visible_prefix(secret)}…. "
+                    "Check the key or create a new one."
+                )
+            memberships = session.scalars(
+                select(Membership).where(Membership.user_id == row.user_id)
+            ).all()
+            if organization_id is not None:
+                chosen = next(
+                    (m for m in memberships if m.organization_id == organization_id), None
+                )
+                if chosen is None:
+                    raise PermissionDenied(
+                        "You do not have permission to access this resource "
+                        "(not a member of the requested organization)"
+                    )
+            else:
+                chosen = next((m for m in memberships if m.is_default), None) or next(
+                    iter(memberships), None
+                )
+                if chosen is None:
+                    raise PermissionDenied(
+                        "You do not have permission to access this resource "
+                        "(the key's user belongs to no organization)"
+                    )
+            last_used = row.last_used_at
+            if last_used is None or last_used < now - LAST_USED_RESOLUTION:
+                session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+            return Principal(
+                api_key_id=row.id,
+                user_id=row.user_id,
+                organization_id=chosen.organization_id,
+                is_admin=row.user.is_admin,
+            )
+
+    @staticmethod
+    def _find_user(session: Session, user_ref: str) -> User:
+        user = (
+            session.get(User, user_ref)
+            or session.scalars(select(User).where(User.email == user_ref.strip().lower())).first()
+        )
+        if user is None:
+            raise NotFound(f"user {user_ref} not found")
+        return user
+
+
+def _key_info(row: ApiKey, email: str) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        id=row.id,
+        user_id=row.user_id,
+        email=email,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )

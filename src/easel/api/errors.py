@@ -1,0 +1,119 @@
+"""One renderer for every error: Stability's v1 or v2beta body, by route prefix.
+
+v1 routes answer `{id, name, message}`; v2beta/v2alpha routes answer
+`{id, name, errors: [...]}`. The `id` is the request id, which also goes out
+in the `X-Request-Id` header and the log line. Unexpected exceptions are
+logged with their traceback and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from easel.errors import EaselError, Overloaded, RateLimited
+
+log = logging.getLogger("easel.api")
+
+_HTTP_NAMES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "bad_request",
+    429: "rate_limit_exceeded",
+}
+
+
+def request_id_of(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or "")
+
+
+def error_response(
+    request: Request,
+    status: int,
+    name: str,
+    message: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """Render an error in the body shape of the route's API version."""
+    request_id = request_id_of(request)
+    body: dict[str, Any]
+    if request.url.path.startswith(("/v2beta", "/v2alpha")):
+        body = {"id": request_id, "name": name, "errors": [message]}
+    else:
+        body = {"id": request_id, "name": name, "message": message}
+    headers = {**(headers or {}), "X-Request-Id": request_id}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        location = [
+            str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")
+        ]
+        field = ".".join(location) or "body"
+        message = str(error.get("msg", "invalid value"))
+        if error.get("type") == "missing":
+            message = "is required"
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts) or "invalid request"
+
+
+async def _easel_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EaselError)
+    headers = None
+    if isinstance(exc, RateLimited | Overloaded):
+        headers = {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}
+    return error_response(request, exc.status, exc.name, exc.message, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(request, 400, "bad_request", _validation_message(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, EaselError):
+        # FastAPI wraps errors raised while reading the body (our size limit) in a 400.
+        return await _easel_error(request, exc.__cause__)
+    name = _HTTP_NAMES.get(
+        exc.status_code, "server_error" if exc.status_code >= 500 else "bad_request"
+    )
+    message = str(exc.detail)
+    if exc.status_code == 404:
+        message = f"The requested resource {request.url.path} was not found."
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed on {request.url.path}."
+    return error_response(request, exc.status_code, name, message, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error(
+        "unhandled error request_id=%s path=%s",
+        request_id_of(request),
+        request.url.path,
+        exc_info=exc,
+    )
+    return error_response(
+        request, 500, "server_error", "An unexpected server error occurred, please try again."
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(EaselError, _easel_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

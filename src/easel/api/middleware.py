@@ -1,0 +1,134 @@
+"""The outermost layer of easel's own: request id, body limit, timing, metrics, log.
+
+Written as plain ASGI (not BaseHTTPMiddleware) so streaming responses and
+client disconnects pass through untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from easel.api.errors import error_response
+from easel.api.metrics import Metrics
+from easel.errors import PayloadTooLarge
+
+log = logging.getLogger("easel.access")
+
+# Called after each request with (scope, status, latency seconds); writes the request log.
+RequestRecorder = Callable[[Scope, int, float], None]
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body_bytes: int,
+        record: RequestRecorder | None = None,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.record = record
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            too_large = self._declared_length(scope) > self.max_body_bytes
+            if too_large:
+                raise PayloadTooLarge(self._too_large_message())
+            await self.app(scope, self._limited(receive), send_with_id)
+        except PayloadTooLarge as exc:
+            if not response_started:
+                response = error_response(Request(scope), exc.status, exc.name, exc.message)
+                await response(scope, receive, send_with_id)
+        except Exception as exc:  # the last resort: nothing leaks, everything is logged
+            log.error("unhandled error request_id=%s", request_id, exc_info=exc)
+            if not response_started:
+                response = error_response(
+                    Request(scope),
+                    500,
+                    "server_error",
+                    "An unexpected server error occurred, please try again.",
+                )
+                await response(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            self.metrics.observe(route, scope["method"], status, elapsed)
+            log.info(
+                "request_id=%s method=%s route=%s status=%d latency_ms=%.1f",
+                request_id,
+                scope["method"],
+                route,
+                status,
+                elapsed * 1000,
+            )
+            if self.record is not None and route != "unmatched":
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self.record, scope, status, elapsed)
+
+    def _too_large_message(self) -> str:
+        mib = self.max_body_bytes / (1024 * 1024)
+        return f"body: payloads cannot be larger than {mib:g}MiB in size"
+
+    @staticmethod
+    def _declared_length(scope: Scope) -> int:
+        for key, value in scope.get("headers", []):
+            if key == b"content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    return 0
+        return 0
+
+    def _limited(self, receive: Receive) -> Receive:
+        received = 0
+        limit = self.max_body_bytes
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(self._too_large_message())
+            return message
+
+        return limited_receive
+
+
+def _route_template(scope: Scope) -> str:
+    route: Any = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"

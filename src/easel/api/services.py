@@ -1,0 +1,24 @@
+"""The services one app instance runs with, built once by `create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from easel.accounts.service import AccountsService
+from easel.api.metrics import Metrics
+from easel.billing.service import BillingService
+from easel.config import Settings
+from easel.db.engine import Database
+from easel.engines.registry import EngineRegistry
+from easel.ratelimit import RateLimiter
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    accounts: AccountsService
+    billing: BillingService
+    engines: EngineRegistry
+    rate_limiter: RateLimiter | None
+    metrics: Metrics

@@ -1,0 +1,1 @@
+"""Prices, the credit ledger, and reserve → commit / release around each job."""

@@ -1,0 +1,187 @@
+"""Credit balances: grants, reservations, charges, all in the append-only ledger.
+
+An organization's available credits are `balance - held`. `reserve` moves
+credits into `held` with a conditional UPDATE, so two concurrent requests can
+never both spend the same credits (on SQLite and PostgreSQL alike, without
+row locks). `commit` charges the reservation: the balance drops and the
+ledger gets a `charge` row in the same transaction. `release` only drops the
+hold: nothing was charged, so the ledger is untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from easel.accounts.keys import new_id
+from easel.billing.prices import from_milli
+from easel.db.engine import Database
+from easel.db.models import CreditLedgerEntry, CreditReservation, Organization
+from easel.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    kind: str
+    credits: float
+    balance_after: float
+    request_id: str | None
+    note: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: str
+    organization_id: str
+    amount_milli: int
+
+
+class BillingService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def available_credits(self, org_id: str) -> float:
+        with self._db.session() as session:
+            org = _org(session, org_id)
+            return from_milli(org.balance_milli - org.held_milli)
+
+    def grant(
+        self, org_id: str, milli: int, *, note: str = "", request_id: str | None = None
+    ) -> float:
+        """Add (or, with a negative amount, remove) credits; returns the new balance."""
+        if milli == 0:
+            raise InvalidRequest("credits: must not be zero")
+        with self._db.session() as session:
+            org = _org(session, org_id)
+            if milli < 0 and org.balance_milli - org.held_milli + milli < 0:
+                raise InvalidRequest("credits: would make the balance negative")
+            balance = self._move(session, org_id, milli, "grant", request_id, note)
+            return from_milli(balance)
+
+    def reserve(self, org_id: str, milli: int, *, request_id: str | None = None) -> Reservation:
+        """Hold `milli` credits for a job, or refuse with 402 before any work."""
+        with self._db.session() as session:
+            held = session.execute(
+                update(Organization)
+                .where(
+                    Organization.id == org_id,
+                    Organization.balance_milli - Organization.held_milli >= milli,
+                )
+                .values(held_milli=Organization.held_milli + milli)
+            )
+            if held.rowcount != 1:  # type: ignore[attr-defined]
+                org = _org(session, org_id)
+                raise PaymentRequired(
+                    f"Insufficient balance: this request costs {from_milli(milli):g} credits "
+                    f"and the organization has "
+                    f"{from_milli(org.balance_milli - org.held_milli):g} available."
+                )
+            reservation = CreditReservation(
+                id=new_id("res"), organization_id=org_id, amount_milli=milli, request_id=request_id
+            )
+            session.add(reservation)
+        return Reservation(id=reservation.id, organization_id=org_id, amount_milli=milli)
+
+    def commit(self, reservation_id: str, *, milli: int | None = None, note: str = "") -> None:
+        """Charge a reservation (all of it, or `milli` of it if less)."""
+        with self._db.session() as session:
+            res = self._open_reservation(session, reservation_id)
+            charge = res.amount_milli if milli is None else min(milli, res.amount_milli)
+            self._settle(session, res, "committed")
+            if charge:
+                self._move(session, res.organization_id, -charge, "charge", res.request_id, note)
+
+    def release(self, reservation_id: str) -> None:
+        """Give a reservation back uncharged; releasing a settled one is a no-op."""
+        with self._db.session() as session:
+            res = session.get(CreditReservation, reservation_id, with_for_update=True)
+            if res is None or res.status != "held":
+                return
+            self._settle(session, res, "released")
+
+    def release_all_held(self) -> int:
+        """Release every open reservation (used at start-up after a crash)."""
+        with self._db.session() as session:
+            rows = session.scalars(
+                select(CreditReservation).where(CreditReservation.status == "held")
+            ).all()
+            for res in rows:
+                self._settle(session, res, "released")
+            return len(rows)
+
+    def ledger(self, org_id: str, *, limit: int = 100) -> list[LedgerEntry]:
+        with self._db.session() as session:
+            _org(session, org_id)
+            rows = session.scalars(
+                select(CreditLedgerEntry)
+                .where(CreditLedgerEntry.organization_id == org_id)
+                .order_by(CreditLedgerEntry.id.desc())
+                .limit(limit)
+            ).all()
+            return [
+                LedgerEntry(
+                    id=row.id,
+                    kind=row.kind,
+                    credits=from_milli(row.delta_milli),
+                    balance_after=from_milli(row.balance_after_milli),
+                    request_id=row.request_id,
+                    note=row.note,
+                    created_at=row.created_at,
+                )
+                for row in rows
+            ]
+
+    @staticmethod
+    def _open_reservation(session: Session, reservation_id: str) -> CreditReservation:
+        res = session.get(CreditReservation, reservation_id, with_for_update=True)
+        if res is None:
+            raise NotFound(f"reservation {reservation_id} not found")
+        if res.status != "held":
+            raise Conflict(f"reservation {reservation_id} is already {res.status}")
+        return res
+
+    @staticmethod
+    def _settle(session: Session, res: CreditReservation, status: str) -> None:
+        res.status = status
+        res.settled_at = datetime.now(UTC)
+        session.execute(
+            update(Organization)
+            .where(Organization.id == res.organization_id)
+            .values(held_milli=Organization.held_milli - res.amount_milli)
+        )
+
+    @staticmethod
+    def _move(
+        session: Session, org_id: str, milli: int, kind: str, request_id: str | None, note: str
+    ) -> int:
+        session.execute(
+            update(Organization)
+            .where(Organization.id == org_id)
+            .values(balance_milli=Organization.balance_milli + milli)
+        )
+        balance = session.scalars(
+            select(Organization.balance_milli).where(Organization.id == org_id)
+        ).one()
+        session.add(
+            CreditLedgerEntry(
+                organization_id=org_id,
+                kind=kind,
+                delta_milli=milli,
+                balance_after_milli=balance,
+                request_id=request_id,
+                note=note,
+            )
+        )
+        return balance
+
+
+def _org(session: Session, org_id: str) -> Organization:
+    org = session.get(Organization, org_id, populate_existing=True)
+    if org is None:
+        raise NotFound(f"organization {org_id} not found")
+    return org

@@ -1,0 +1,82 @@
+"""`easel serve` and `easel db upgrade`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from easel.cli import settings as cli_settings
+
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.add_typer(db_app, name="db")
+
+
+def serve(
+    config: Path | None = cli_settings.ConfigOption,
+    host: str | None = typer.Option(None, help="Interface to listen on [default: 127.0.0.1]."),
+    port: int | None = typer.Option(None, help="Port to listen on [default: 8000]."),
+    data_dir: Path | None = typer.Option(
+        None,
+        help="Directory for the SQLite database, artifacts and sandbox models [default: .easel].",
+    ),
+    database_url: str | None = typer.Option(
+        None, help="SQLAlchemy database URL [default: SQLite in the data directory]."
+    ),
+) -> None:
+    """Run the API server. Every setting is also an EASEL_* variable or an easel.toml key.
+
+    See the settings table in README.md, e.g. EASEL_RATE_LIMIT__BACKEND=redis.
+    """
+    import uvicorn
+
+    from easel.api.app import create_app
+
+    server: dict[str, object] = {}
+    if host:
+        server["host"] = host
+    if port is not None:
+        server["port"] = port
+    if data_dir:
+        server["data_dir"] = data_dir
+    loaded = cli_settings.load(config)
+    overrides: dict[str, object] = {}
+    if server:
+        overrides["server"] = loaded.server.model_copy(update=server)
+    if database_url:
+        overrides["database"] = loaded.database.model_copy(update={"url": database_url})
+    settings = loaded.model_copy(update=overrides) if overrides else loaded
+    _configure_logging(settings.server.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level=settings.server.log_level,
+        # Headers larger than this are refused by the HTTP parser with a 4xx.
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    config: Path | None = cli_settings.ConfigOption,
+    revision: str = typer.Argument("head", help="Alembic revision to upgrade to."),
+) -> None:
+    """Apply database migrations."""
+    from easel.db import migrate
+
+    settings = cli_settings.load(config)
+    migrate.upgrade(settings.database_url, revision)
+    typer.echo(f"database at revision {revision}")
+
+
+def _configure_logging(level: str) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )

@@ -1,0 +1,166 @@
+"""Settings: one sub-model per area, read from `EASEL_*` variables and `easel.toml`.
+
+Only the composition roots (`api.app.create_app`, the CLI) call
+`load_settings()`; everything below receives the sub-config it uses.
+Environment variables are `EASEL_<AREA>__<FIELD>`, e.g.
+`EASEL_DATABASE__URL`; the TOML file has one table per area.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from easel.engines.base import EngineSpec
+from easel.engines.catalog import default_engines
+
+
+class ServerSettings(BaseModel):
+    host: str = Field(default="127.0.0.1", description="Interface the HTTP server listens on")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port of the HTTP server")
+    workers: int = Field(default=1, ge=1, description="Number of API worker processes")
+    data_dir: Path = Field(
+        default=Path(".easel"),
+        description="Directory for the SQLite database, artifacts and sandbox models",
+    )
+    bootstrap: bool = Field(
+        default=True,
+        description="On first start, create an admin user, a default organization and an "
+        "API key, and print the key once",
+    )
+    bootstrap_email: str = Field(
+        default="admin@localhost", description="Email of the bootstrap admin user"
+    )
+    bootstrap_credits: float = Field(
+        default=1000.0, ge=0, description="Credits granted to the bootstrap organization"
+    )
+    max_body_mb: float = Field(
+        default=10.0, gt=0, description="Largest accepted request body, in MiB (Stability: 10)"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Log level of the easel and uvicorn loggers"
+    )
+
+
+class DatabaseSettings(BaseModel):
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is a SQLite file in data_dir "
+        "(e.g. postgresql+psycopg://user@127.0.0.1/easel for production)",
+    )
+    migrate_on_start: bool = Field(
+        default=True, description="Apply Alembic migrations when the server starts"
+    )
+    echo: bool = Field(default=False, description="Log every SQL statement")
+
+
+class RateLimitSettings(BaseModel):
+    enabled: bool = Field(default=True, description="Enforce the per-key rate limit")
+    backend: Literal["memory", "redis"] = Field(
+        default="memory",
+        description="memory: one process; redis: shared by several API processes",
+    )
+    requests: int = Field(default=150, gt=0, description="Requests allowed per window per key")
+    window_seconds: float = Field(default=10.0, gt=0, description="Length of the window")
+    lockout_seconds: float = Field(
+        default=60.0, ge=0, description="How long a key is refused after exceeding the limit"
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="Redis URL for the redis backend"
+    )
+
+
+class EngineSettings(BaseModel):
+    device: str = Field(
+        default="auto", description="Torch device: auto (CUDA if present, else CPU), cpu, cuda:0"
+    )
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        default="auto", description="Weights dtype: auto = float16 on CUDA, float32 on CPU"
+    )
+    memory_budget_mb: int | None = Field(
+        default=None,
+        gt=0,
+        description="Evict least-recently-used models above this many MiB (none: no limit)",
+    )
+
+
+class Settings(BaseSettings):
+    """All of easel's settings. Every default works on a fresh laptop."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EASEL_",
+        env_nested_delimiter="__",
+        toml_file="easel.toml",
+        extra="forbid",
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings, description="HTTP server")
+    database: DatabaseSettings = Field(
+        default_factory=DatabaseSettings, description="Database connection"
+    )
+    rate_limit: RateLimitSettings = Field(
+        default_factory=RateLimitSettings, description="Per-key rate limit"
+    )
+    engine: EngineSettings = Field(
+        default_factory=EngineSettings, description="Inference device and model memory"
+    )
+    engines: list[EngineSpec] = Field(
+        default_factory=default_engines,
+        description="The engine registry; defaults to every published v1 engine on sandbox "
+        "backends",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments, then environment, then easel.toml.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        ids = [spec.id for spec in self.engines]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate engine ids: {', '.join(duplicates)}")
+        if self.server.workers > 1 and self.database_url.startswith("sqlite"):
+            raise ValueError("several API workers need PostgreSQL, not SQLite")
+        if self.server.workers > 1 and self.rate_limit.backend == "memory":
+            raise ValueError("several API workers need the redis rate-limit backend")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.server.data_dir / 'easel.db').resolve()}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from arguments, `EASEL_*` variables and a TOML file.
+
+    The TOML file is `config_file` if given, else `easel.toml` in the working
+    directory when it exists.
+    """
+    if config_file is None:
+        return Settings(**overrides)
+    if not config_file.is_file():
+        raise FileNotFoundError(f"config file not found: {config_file}")
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})
+
+    return FileSettings(**overrides)

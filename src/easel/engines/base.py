@@ -1,0 +1,163 @@
+"""The seam between easel's services and its inference backends.
+
+Engines know nothing about HTTP, credits or users: they take typed
+`GenerationRequest`s and return `GenerationResult`s, report per-step progress
+through a callback and stop when a cancel flag is set. `EngineSpec` is the
+declarative description of one engine as it appears in config.
+
+This module imports no torch, so config and the HTTP layer can use it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# What an engine is for. `generate` engines serve text-to-image and
+# image-to-image (and masking through their inpainting sibling pipeline);
+# `inpaint` engines serve masking only; `upscale` engines serve upscale only.
+EngineKind = Literal["generate", "inpaint", "upscale"]
+
+# The family fixes the dimension rules (see `engines.dimensions`) and the
+# architecture the sandbox builds.
+EngineFamily = Literal[
+    "sd1",  # SD 1.x / 2.x at 512: 262 144 <= w*h <= 1 048 576
+    "sd2-768",  # 768 engines: 589 824 <= w*h <= 1 048 576
+    "sd16",  # SD 1.6: each side 320-1536
+    "sdxl-beta",  # SDXL beta v2.2.2: 128..512, one side may reach 896
+    "sdxl",  # SDXL 0.9 / 1.0: a fixed list of sizes
+    "esrgan",  # RRDB / SRVGG super-resolution networks
+    "latent-upscaler",  # the diffusers x4 upscaler
+]
+
+# How the engine runs. `sandbox` builds tiny local models of the family's
+# architecture; `diffusers` loads real weights from a repo id or local path;
+# `esrgan` loads Real-ESRGAN weights from a file; `lanczos` is a classical resize.
+EngineBackend = Literal["sandbox", "diffusers", "esrgan", "lanczos"]
+
+# Stability's v1 engine types.
+EngineType = Literal["AUDIO", "CLASSIFICATION", "PICTURE", "STORAGE", "TEXT", "VIDEO"]
+
+GenerationKind = Literal["text-to-image", "image-to-image", "masking", "upscale"]
+
+
+class EngineSpec(BaseModel):
+    """One engine as declared in config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="Stability engine id, e.g. stable-diffusion-v1-6")
+    name: str = Field(description="Human name shown by /v1/engines/list")
+    description: str = Field(default="", description="Shown by /v1/engines/list")
+    type: EngineType = Field(default="PICTURE", description="Stability engine type")
+    kind: EngineKind = Field(default="generate", description="What the engine serves")
+    family: EngineFamily = Field(description="Architecture family; sets dimension rules")
+    backend: EngineBackend = Field(default="sandbox", description="How the engine runs")
+    model: str | None = Field(
+        default=None,
+        description="Hugging Face repo id or local directory/file with the weights "
+        "(diffusers / esrgan backends)",
+    )
+    inpaint_model: str | None = Field(
+        default=None,
+        description="Optional separate inpainting weights for masking on a generate engine",
+    )
+    price: float = Field(
+        default=1.0,
+        ge=0,
+        description="Credits for one image at the engine's base size and 30 steps",
+    )
+    enabled: bool = Field(default=True, description="Listed and usable when true")
+
+    def serves(self, kind: GenerationKind) -> bool:
+        """Whether this engine can run a request of `kind`."""
+        if self.kind == "upscale":
+            return kind == "upscale"
+        if self.kind == "inpaint":
+            return kind == "masking"
+        return kind in ("text-to-image", "image-to-image", "masking")
+
+
+@dataclass(frozen=True)
+class WeightedPrompt:
+    text: str
+    weight: float = 1.0
+
+
+@dataclass
+class GenerationRequest:
+    """One generation, fully validated; seeds are already resolved.
+
+    `seeds` has one entry per sample. Images are PIL images in RGB; `mask` is
+    mode "L" where white (255) marks pixels to repaint and black pixels are kept.
+    For upscale, `width`/`height` are the exact output size.
+    """
+
+    kind: GenerationKind
+    prompts: Sequence[WeightedPrompt]
+    width: int
+    height: int
+    seeds: Sequence[int]
+    steps: int = 30
+    cfg_scale: float = 7.0
+    sampler: str | None = None
+    style_preset: str | None = None
+    init_image: Image.Image | None = None
+    # image-to-image: fraction of the init image kept (Stability's image_strength);
+    # the diffusers `strength` is 1 - image_strength.
+    image_strength: float = 0.35
+    # STEP_SCHEDULE: when set, the denoising runs only over [start, end] of the schedule.
+    step_schedule_start: float | None = None
+    step_schedule_end: float | None = None
+    mask: Image.Image | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def samples(self) -> int:
+        return len(self.seeds)
+
+
+FinishReason = Literal["SUCCESS", "ERROR", "CONTENT_FILTERED"]
+
+
+@dataclass
+class GeneratedImage:
+    image: Image.Image
+    seed: int
+    finish_reason: FinishReason = "SUCCESS"
+
+
+@dataclass
+class GenerationResult:
+    images: list[GeneratedImage]
+
+
+# Called after each denoising step with (step, total_steps).
+ProgressCallback = Callable[[int, int], None]
+
+
+class Engine(Protocol):
+    """A loaded (or lazily loading) engine."""
+
+    spec: EngineSpec
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[GenerationResult]:
+        """Run one or more compatible requests as a batch; one result per request.
+
+        Raises `easel.errors.Cancelled` when `cancel` is set between steps and
+        `easel.errors.EngineError` on failure.
+        """
+        ...

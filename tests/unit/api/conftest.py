@@ -1,0 +1,63 @@
+"""An in-process app with a controllable clock, and an httpx client on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from easel.api.app import create_app
+from easel.api.services import Services
+from tests.factories import TestAccount, make_account, make_settings
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    """Override in a test module to change the app's settings."""
+    return {}
+
+
+@pytest.fixture
+async def app(
+    tmp_path: Path, db_url: str, clock: FakeClock, settings_overrides: dict[str, object]
+) -> AsyncIterator[FastAPI]:
+    app = create_app(make_settings(tmp_path / "data", db_url, **settings_overrides), clock=clock)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+def services(app: FastAPI) -> Services:
+    services: Services = app.state.services
+    return services
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://easel.test") as client:
+        yield client
+
+
+@pytest.fixture
+def account(services: Services) -> TestAccount:
+    return make_account(services.accounts, services.billing, credits=50)

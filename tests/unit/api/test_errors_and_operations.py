@@ -1,0 +1,105 @@
+"""The error contract, request ids, the request log, health and metrics."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from easel.api.services import Services
+from easel.usage.service import UsageService
+from tests.factories import TestAccount
+
+
+async def test_unknown_route_is_v1_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/nothing/here")
+    assert response.status_code == 404
+    body = response.json()
+    assert set(body) == {"id", "name", "message"}
+    assert body["name"] == "not_found"
+    assert body["id"] == response.headers["x-request-id"]
+
+
+async def test_v2beta_errors_use_the_errors_array(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v2beta/nothing")
+    assert response.status_code == 404
+    body = response.json()
+    assert set(body) == {"id", "name", "errors"}
+    assert isinstance(body["errors"], list) and body["errors"]
+
+
+async def test_wrong_method_is_405_in_stability_shape(
+    client: httpx.AsyncClient, account: TestAccount
+) -> None:
+    response = await client.post("/v1/user/account", headers=account.headers)
+    assert response.status_code == 405
+    assert response.json()["name"] == "method_not_allowed"
+
+
+async def test_request_ids_are_unique(client: httpx.AsyncClient) -> None:
+    ids = {(await client.get("/healthz")).headers["x-request-id"] for _ in range(5)}
+    assert len(ids) == 5
+    assert all(len(i) == 32 for i in ids)
+
+
+async def test_unexpected_exception_is_500_without_traceback(app: FastAPI) -> None:
+    @app.get("/v1/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internal detail")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/v1/boom")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["name"] == "server_error"
+    assert "secret" not in response.text and "Traceback" not in response.text
+    assert body["id"] == response.headers["x-request-id"]
+
+
+async def test_body_over_limit_is_413(client: httpx.AsyncClient, account: TestAccount) -> None:
+    response = await client.post(
+        "/v1/user/account", headers=account.headers, content=b"x" * (10 * 1024 * 1024 + 1)
+    )
+    assert response.status_code == 413
+    assert response.json()["name"] == "payload_too_large"
+
+
+async def test_request_log_records_client_headers_not_bodies(
+    client: httpx.AsyncClient, account: TestAccount, services: Services
+) -> None:
+    response = await client.get(
+        "/v1/user/balance",
+        headers={
+            **account.headers,
+            "Stability-Client-ID": "my-app",
+            "Stability-Client-Version": "1.2.1",
+        },
+    )
+    (entry,) = UsageService(services.db).recent(limit=1)
+    assert entry.request_id == response.headers["x-request-id"]
+    assert entry.route == "/v1/user/balance"
+    assert entry.status == 200
+    assert entry.api_key_id == account.key_id
+    assert entry.organization_id == account.org_id
+    assert (entry.client_id, entry.client_version) == ("my-app", "1.2.1")
+    assert entry.latency_ms >= 0
+
+
+async def test_failed_auth_is_logged_too(client: httpx.AsyncClient, services: Services) -> None:
+    response = await client.get("/v1/user/balance", headers={"Authorization": "Bearer nope"})
+    (entry,) = UsageService(services.db).recent(limit=1)
+    assert (entry.status, entry.api_key_id) == (401, None)
+    assert entry.request_id == response.headers["x-request-id"]
+
+
+async def test_health_ready_and_metrics(client: httpx.AsyncClient, account: TestAccount) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/readyz")).json() == {"status": "ready"}
+    await client.get("/v1/user/balance", headers=account.headers)
+    await client.get("/v1/user/balance")
+    text = (await client.get("/metrics")).text
+    assert (
+        'easel_http_requests_total{method="GET",route="/v1/user/balance",status="200"} 1.0' in text
+    )
+    assert 'route="/v1/user/balance",status="401"' in text
+    assert "easel_http_request_duration_seconds_bucket" in text

@@ -1,0 +1,99 @@
+"""Credits: grants, reservations, charges and the ledger, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from easel.accounts.service import AccountsService
+from easel.billing.service import BillingService
+from easel.errors import Conflict, InvalidRequest, PaymentRequired
+
+
+@pytest.fixture
+def org(accounts: AccountsService) -> str:
+    return accounts.create_organization("Billing org")
+
+
+def test_grant_changes_balance_with_a_ledger_row(billing: BillingService, org: str) -> None:
+    assert billing.available_credits(org) == 0
+    assert billing.grant(org, 10_500, note="welcome") == 10.5
+    (entry,) = billing.ledger(org)
+    assert (entry.kind, entry.credits, entry.balance_after, entry.note) == (
+        "grant",
+        10.5,
+        10.5,
+        "welcome",
+    )
+
+
+def test_reserve_commit_charges_once(billing: BillingService, org: str) -> None:
+    billing.grant(org, 10_000)
+    reservation = billing.reserve(org, 2_500, request_id="req-1")
+    assert billing.available_credits(org) == 7.5  # held, not yet charged
+    billing.commit(reservation.id)
+    assert billing.available_credits(org) == 7.5
+    charge = billing.ledger(org)[0]
+    assert (charge.kind, charge.credits, charge.request_id) == ("charge", -2.5, "req-1")
+    with pytest.raises(Conflict):
+        billing.commit(reservation.id)
+    assert billing.available_credits(org) == 7.5
+
+
+def test_commit_can_charge_less_than_reserved(billing: BillingService, org: str) -> None:
+    billing.grant(org, 10_000)
+    reservation = billing.reserve(org, 3_000)
+    billing.commit(reservation.id, milli=1_000)
+    assert billing.available_credits(org) == 9.0
+
+
+def test_release_charges_nothing(billing: BillingService, org: str) -> None:
+    billing.grant(org, 5_000)
+    reservation = billing.reserve(org, 5_000)
+    assert billing.available_credits(org) == 0
+    billing.release(reservation.id)
+    billing.release(reservation.id)  # idempotent
+    assert billing.available_credits(org) == 5.0
+    assert [e.kind for e in billing.ledger(org)] == ["grant"]
+
+
+def test_reserve_over_balance_is_refused(billing: BillingService, org: str) -> None:
+    billing.grant(org, 1_000)
+    with pytest.raises(PaymentRequired) as raised:
+        billing.reserve(org, 1_001)
+    assert raised.value.status == 402
+    assert billing.available_credits(org) == 1.0
+
+
+def test_concurrent_reservations_never_overspend(billing: BillingService, org: str) -> None:
+    billing.grant(org, 10_000)
+
+    def attempt(_: int) -> bool:
+        try:
+            billing.reserve(org, 1_000)
+        except PaymentRequired:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(attempt, range(30)))
+    assert sum(results) == 10
+    assert billing.available_credits(org) == 0
+
+
+def test_release_all_held_recovers_after_a_crash(billing: BillingService, org: str) -> None:
+    billing.grant(org, 4_000)
+    billing.reserve(org, 1_000)
+    billing.reserve(org, 2_000)
+    assert billing.release_all_held() == 2
+    assert billing.available_credits(org) == 4.0
+
+
+def test_grant_refuses_zero_and_overdraw(billing: BillingService, org: str) -> None:
+    with pytest.raises(InvalidRequest):
+        billing.grant(org, 0)
+    billing.grant(org, 1_000)
+    with pytest.raises(InvalidRequest):
+        billing.grant(org, -2_000)
+    assert billing.grant(org, -1_000) == 0
