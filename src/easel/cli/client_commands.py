@@ -1,0 +1,341 @@
+"""The API client commands of the ``easel`` CLI: generate, upscale, engines,
+account, balance. They call `easel.client` over HTTP, so they work the same
+against https://api.stability.ai and against an easel server.
+
+Output: results go to stdout (generate/upscale print one saved path per
+line; ``--json`` prints JSON instead); progress and errors go to stderr,
+errors as one line ``error: <status> <name>: <message> (request id ...)``.
+
+Exit codes:
+
+    0   success
+    1   any other API or I/O error
+    2   usage error, including a missing API key
+    3   bad request (400, 413, 422)
+    4   authentication failed (401)
+    5   insufficient balance (402)
+    6   permission denied or content moderation (403)
+    7   not found (404)
+    8   conflict (409)
+    9   rate limited (429, after retries)
+    10  server error (5xx, after retries)
+    11  connection failure or timeout (after retries)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Protocol
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from easel.client import (
+    APIConnectionError,
+    AuthenticationError,
+    BadRequestError,
+    Client,
+    ConflictError,
+    GenerationResult,
+    InsufficientBalanceError,
+    MissingAPIKeyError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    StabilityError,
+)
+
+EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
+    (MissingAPIKeyError, 2),
+    (BadRequestError, 3),
+    (AuthenticationError, 4),
+    (InsufficientBalanceError, 5),
+    (PermissionDeniedError, 6),
+    (NotFoundError, 7),
+    (ConflictError, 8),
+    (RateLimitError, 9),
+    (ServerError, 10),
+    (APIConnectionError, 11),
+)
+
+DEFAULT_ENGINE = "stable-diffusion-v1-6"
+DEFAULT_UPSCALE_ENGINE = "esrgan-v1-x2plus"
+DEFAULT_SIZE = (512, 512)
+
+
+class ClientFactory(Protocol):
+    """Builds the `Client` a command uses; tests pass one with a mock transport."""
+
+    def __call__(self, *, host: str | None, api_key: str | None) -> Client: ...
+
+
+def build_client(*, host: str | None, api_key: str | None, **options: Any) -> Client:
+    """The default factory: a `Client` for `host` and `api_key` (``options``
+    such as ``transport`` or ``sleep`` go to `Client`)."""
+    return Client(api_key=api_key, host=host, **options)
+
+
+def exit_code_for(exc: Exception) -> int:
+    """The CLI exit code for a client exception (see the module docstring)."""
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return 1
+
+
+HostOption = Annotated[
+    str | None,
+    typer.Option(
+        "--host",
+        envvar="API_HOST",
+        help="API base URL.",
+        show_default="https://api.stability.ai",
+    ),
+]
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar=["STABILITY_API_KEY", "EASEL_API_KEY"],
+        help="API key.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+OutputOption = Annotated[
+    Path,
+    typer.Option("--output", "-o", help="Directory to save images in (created if missing)."),
+]
+
+
+def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) -> None:
+    """Add ``generate``, ``upscale``, ``engines``, ``account`` and ``balance`` to `app`."""
+
+    @app.command("generate")
+    def generate(
+        prompt: Annotated[str, typer.Argument(help="What to draw.")],
+        output: OutputOption = Path("."),
+        engine: Annotated[str, typer.Option(help="Engine id.")] = DEFAULT_ENGINE,
+        size: Annotated[
+            str | None,
+            typer.Option(help="Image size WxH (text-to-image only).", show_default="512x512"),
+        ] = None,
+        steps: Annotated[int | None, typer.Option(help="Diffusion steps.")] = None,
+        seed: Annotated[int | None, typer.Option(help="Seed (0 or unset: random).")] = None,
+        samples: Annotated[int | None, typer.Option(help="Number of images.")] = None,
+        style: Annotated[str | None, typer.Option(help="Style preset, e.g. photographic.")] = None,
+        negative: Annotated[str | None, typer.Option(help="Negative prompt.")] = None,
+        cfg_scale: Annotated[float | None, typer.Option(help="Prompt guidance (0-35).")] = None,
+        sampler: Annotated[str | None, typer.Option(help="Sampler, e.g. K_DPMPP_2M.")] = None,
+        init_image: Annotated[
+            Path | None,
+            typer.Option(
+                "--init-image",
+                exists=True,
+                dir_okay=False,
+                help="Start from this image (image-to-image).",
+            ),
+        ] = None,
+        mask: Annotated[
+            Path | None,
+            typer.Option(
+                exists=True,
+                dir_okay=False,
+                help="Inpaint where this mask is white (needs --init-image).",
+            ),
+        ] = None,
+        strength: Annotated[
+            float | None,
+            typer.Option(help="How much of --init-image to keep, 0-1 (image_strength)."),
+        ] = None,
+        prefix: Annotated[
+            str | None, typer.Option(help="File name prefix.", show_default="easel-<timestamp>")
+        ] = None,
+        host: HostOption = None,
+        api_key: ApiKeyOption = None,
+        json_output: JsonOption = False,
+    ) -> None:
+        """Generate images from a prompt and save them; prints one path per line."""
+        if mask is not None and init_image is None:
+            raise typer.BadParameter("--mask needs --init-image", param_hint="--mask")
+        if strength is not None and (init_image is None or mask is not None):
+            raise typer.BadParameter(
+                "--strength applies to --init-image without --mask", param_hint="--strength"
+            )
+        if size is not None and init_image is not None:
+            raise typer.BadParameter(
+                "the output takes the size of --init-image", param_hint="--size"
+            )
+        width, height = _parse_size(size) if size is not None else DEFAULT_SIZE
+        options: dict[str, Any] = {
+            "negative_prompt": negative,
+            "cfg_scale": cfg_scale,
+            "steps": steps,
+            "samples": samples,
+            "seed": seed,
+            "sampler": sampler,
+            "style_preset": style,
+        }
+        with _reporting_errors():
+            client = client_factory(host=host, api_key=api_key)
+            with client, _spinner("Generating"):
+                if init_image is not None and mask is not None:
+                    result = client.masking(
+                        engine, init_image, mask, "MASK_IMAGE_WHITE", prompt=prompt, **options
+                    )
+                elif init_image is not None:
+                    result = client.image_to_image(
+                        engine, init_image, prompt, image_strength=strength, **options
+                    )
+                else:
+                    result = client.text_to_image(
+                        engine, prompt, width=width, height=height, **options
+                    )
+            paths = result.save_all(output, prefix or time.strftime("easel-%Y%m%d-%H%M%S"))
+            _print_saved(result, paths, json_output)
+
+    @app.command("upscale")
+    def upscale(
+        image: Annotated[
+            Path,
+            typer.Argument(exists=True, dir_okay=False, help="The image to upscale."),
+        ],
+        output: OutputOption = Path("."),
+        engine: Annotated[str, typer.Option(help="Upscale engine id.")] = DEFAULT_UPSCALE_ENGINE,
+        width: Annotated[int | None, typer.Option(help="Target width (not with --height).")] = None,
+        height: Annotated[
+            int | None, typer.Option(help="Target height (not with --width).")
+        ] = None,
+        prompt: Annotated[str | None, typer.Option(help="Prompt (latent upscaler).")] = None,
+        seed: Annotated[int | None, typer.Option(help="Seed (latent upscaler).")] = None,
+        steps: Annotated[int | None, typer.Option(help="Steps (latent upscaler).")] = None,
+        cfg_scale: Annotated[float | None, typer.Option(help="Guidance (latent upscaler).")] = None,
+        host: HostOption = None,
+        api_key: ApiKeyOption = None,
+        json_output: JsonOption = False,
+    ) -> None:
+        """Upscale an image and save it; prints the saved path."""
+        if width is not None and height is not None:
+            raise typer.BadParameter("pass --width or --height, not both", param_hint="--width")
+        with _reporting_errors():
+            client = client_factory(host=host, api_key=api_key)
+            with client, _spinner("Upscaling"):
+                result = client.upscale(
+                    engine,
+                    image,
+                    width=width,
+                    height=height,
+                    prompt=prompt,
+                    seed=seed,
+                    steps=steps,
+                    cfg_scale=cfg_scale,
+                )
+            paths = result.save_all(output, f"{image.stem}-upscaled")
+            _print_saved(result, paths, json_output)
+
+    @app.command("engines")
+    def engines(
+        host: HostOption = None, api_key: ApiKeyOption = None, json_output: JsonOption = False
+    ) -> None:
+        """List the engines your key can use."""
+        with _reporting_errors():
+            with client_factory(host=host, api_key=api_key) as client:
+                found = client.engines()
+        if json_output:
+            _print_json([vars(engine) for engine in found])
+            return
+        table = Table("Name", "ID", "Type")
+        for engine in found:
+            table.add_row(engine.name, engine.id, engine.type)
+        table.columns[1].no_wrap = True
+        Console().print(table)
+
+    @app.command("account")
+    def account(
+        host: HostOption = None, api_key: ApiKeyOption = None, json_output: JsonOption = False
+    ) -> None:
+        """Show the account behind your key and its organizations."""
+        with _reporting_errors():
+            with client_factory(host=host, api_key=api_key) as client:
+                user = client.account()
+        if json_output:
+            orgs = [vars(org) for org in user.organizations]
+            _print_json({**vars(user), "organizations": orgs})
+            return
+        console = Console()
+        console.print(f"[bold]{user.email}[/bold] ({user.id})", highlight=False)
+        table = Table("Organization", "ID", "Role", "Default")
+        for org in user.organizations:
+            table.add_row(org.name, org.id, org.role, "yes" if org.is_default else "")
+        console.print(table)
+
+    @app.command("balance")
+    def balance(
+        host: HostOption = None, api_key: ApiKeyOption = None, json_output: JsonOption = False
+    ) -> None:
+        """Show the credits left."""
+        with _reporting_errors():
+            with client_factory(host=host, api_key=api_key) as client:
+                credits = client.balance().credits
+        if json_output:
+            _print_json({"credits": credits})
+        else:
+            typer.echo(f"{credits:g} credits")
+
+
+def _parse_size(size: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", size)
+    if match is None:
+        raise typer.BadParameter(f"expected WxH such as 512x512, got {size!r}", param_hint="--size")
+    return int(match.group(1)), int(match.group(2))
+
+
+@contextmanager
+def _reporting_errors() -> Iterator[None]:
+    """Turn client errors into one stderr line and a distinct exit code."""
+    try:
+        yield
+    except StabilityError as exc:
+        _fail(str(exc), exit_code_for(exc))
+    except ValueError as exc:  # arguments the client refused before sending
+        _fail(str(exc), 2)
+    except OSError as exc:  # reading an input or writing an output
+        _fail(str(exc), 1)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _spinner(message: str) -> AbstractContextManager[Any]:
+    """A spinner on stderr, only when stderr is a terminal."""
+    console = Console(stderr=True)
+    return console.status(f"{message}…") if console.is_terminal else nullcontext()
+
+
+def _print_saved(result: GenerationResult, paths: list[Path], json_output: bool) -> None:
+    for artifact, path in zip(result.artifacts, paths, strict=True):
+        if artifact.finish_reason != "SUCCESS":
+            typer.echo(f"warning: {path}: finish reason {artifact.finish_reason}", err=True)
+    if json_output:
+        _print_json(
+            [
+                {"path": str(path), "seed": artifact.seed, "finish_reason": artifact.finish_reason}
+                for artifact, path in zip(result.artifacts, paths, strict=True)
+            ]
+        )
+    else:
+        for path in paths:
+            typer.echo(str(path))
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2))

@@ -1,0 +1,73 @@
+"""Python SDK for the Stability AI REST API, and for easel, which serves the same API.
+
+    from easel.client import Client
+
+    with Client() as client:  # key from $STABILITY_API_KEY, host from $API_HOST
+        result = client.text_to_image("stable-diffusion-v1-6", "a lighthouse on a cliff")
+        result.save_all("out/")
+
+Depends on httpx only; nothing here imports easel's server packages.
+"""
+
+from ._base import DEFAULT_HOST, DEFAULT_TIMEOUT
+from ._client import AsyncClient, Client
+from ._errors import (
+    APIConnectionError,
+    APIResponseError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    ContentModerationError,
+    InsufficientBalanceError,
+    MissingAPIKeyError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    StabilityError,
+    parse_error,
+)
+from ._pricing import DEFAULT_PRICES, EnginePrice
+from ._ratelimit import RateLimit, TokenBucket
+from ._requests import ImageInput, PromptsInput
+from ._retry import RetryPolicy
+from ._types import Account, Artifact, Balance, Engine, GenerationResult, Organization, TextPrompt
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PRICES",
+    "DEFAULT_TIMEOUT",
+    "APIConnectionError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "Account",
+    "Artifact",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "Balance",
+    "Client",
+    "ConflictError",
+    "ContentModerationError",
+    "Engine",
+    "EnginePrice",
+    "GenerationResult",
+    "ImageInput",
+    "InsufficientBalanceError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "Organization",
+    "PermissionDeniedError",
+    "PromptsInput",
+    "RateLimit",
+    "RateLimitError",
+    "RetryPolicy",
+    "ServerError",
+    "StabilityError",
+    "TextPrompt",
+    "TokenBucket",
+    "parse_error",
+]

@@ -1,0 +1,210 @@
+"""What `Client` and `AsyncClient` share: host and key resolution, default
+headers, the throttle, retry decisions and the engine/price caches. Nothing
+here does I/O, so the sync and async clients differ only in how they send
+and sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from easel import __version__
+
+from ._errors import APIConnectionError, APIResponseError, APITimeoutError, MissingAPIKeyError
+from ._pricing import EnginePrice
+from ._ratelimit import RateLimit, TokenBucket
+from ._requests import RequestSpec
+from ._retry import RetryPolicy, parse_retry_after
+from ._types import Engine, read_json
+
+DEFAULT_HOST = "https://api.stability.ai"
+#: Connect within 10 s; a synchronous generation may take minutes to answer.
+DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
+DEFAULT_CLIENT_ID = "easel-python"
+DEFAULT_RETRY = RetryPolicy()
+DEFAULT_RATE_LIMIT = RateLimit()
+DEFAULT_MAX_CONCURRENCY = 8
+DEFAULT_ENGINES_TTL = 3600.0
+
+API_KEY_ENV_VARS = ("STABILITY_API_KEY", "EASEL_API_KEY")
+HOST_ENV_VAR = "API_HOST"
+
+logger = logging.getLogger("easel.client")
+
+T = TypeVar("T")
+
+
+def resolve_host(host: str | None) -> str:
+    """`host`, else ``$API_HOST``, else Stability's; a bare host gets a scheme
+    (``http`` for localhost, ``https`` otherwise)."""
+    value = (host or os.environ.get(HOST_ENV_VAR) or DEFAULT_HOST).strip().rstrip("/")
+    if "://" not in value:
+        local = value.startswith(("localhost", "127.", "[::1]", "0.0.0.0"))
+        value = f"{'http' if local else 'https'}://{value}"
+    return value
+
+
+def resolve_api_key(api_key: str | None) -> str:
+    """`api_key`, else ``$STABILITY_API_KEY``, else ``$EASEL_API_KEY``."""
+    for value in (api_key, *(os.environ.get(name) for name in API_KEY_ENV_VARS)):
+        if value and value.strip():
+            return value.strip()
+    raise MissingAPIKeyError(
+        "no API key: pass api_key (--api-key) or set STABILITY_API_KEY or EASEL_API_KEY"
+    )
+
+
+class TTLCache(Generic[T]):
+    """One value that expires `ttl` seconds after it was stored."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._value: T | None = None
+        self._stored_at = 0.0
+
+    def get(self) -> T | None:
+        """The value if it is still fresh, else ``None``."""
+        if self._value is None or self._clock() - self._stored_at >= self._ttl:
+            return None
+        return self._value
+
+    def set(self, value: T) -> T:
+        """Store `value` (and return it)."""
+        self._value, self._stored_at = value, self._clock()
+        return value
+
+
+class BaseClient:
+    """Configuration and pure helpers of both clients; not used directly."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        host: str | None,
+        organization: str | None,
+        client_id: str | None,
+        client_version: str | None,
+        retry: RetryPolicy,
+        rate_limit: RateLimit | TokenBucket | None,
+        engines_ttl: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.host = resolve_host(host)
+        self.organization = organization
+        self.retry = retry
+        self._clock = clock
+        if isinstance(rate_limit, RateLimit):
+            rate_limit = TokenBucket(rate_limit, clock=clock)
+        self._bucket = rate_limit
+        self._engines_cache: TTLCache[list[Engine]] = TTLCache(engines_ttl, clock)
+        self._prices_cache: TTLCache[list[EnginePrice]] = TTLCache(engines_ttl, clock)
+        headers = {
+            "Authorization": f"Bearer {resolve_api_key(api_key)}",
+            "Accept": "application/json",
+            "User-Agent": f"easel-python/{__version__}",
+        }
+        if client_id:
+            headers["Stability-Client-ID"] = client_id
+            headers["Stability-Client-Version"] = client_version or __version__
+        if organization:
+            headers["Organization"] = organization
+        self._default_headers = headers
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(host={self.host!r})"
+
+    def _request_kwargs(self, spec: RequestSpec, idempotency_key: str | None) -> dict[str, Any]:
+        """Arguments for ``httpx.Client.build_request``, fixed for all attempts.
+
+        A generation request gets one ``Idempotency-Key`` (the caller's or a
+        fresh uuid4) that every retry repeats, so the server charges once.
+        """
+        headers: dict[str, str] = {}
+        if spec.generation:
+            headers["Idempotency-Key"] = idempotency_key or uuid.uuid4().hex
+        kwargs: dict[str, Any] = {"method": spec.method, "url": spec.path, "headers": headers}
+        if spec.json is not None:
+            kwargs["json"] = spec.json
+        if spec.files is not None:
+            kwargs["files"] = dict(spec.files)
+            kwargs["data"] = dict(spec.data or {})
+        elif spec.data is not None:
+            kwargs["data"] = dict(spec.data)
+        return kwargs
+
+    def _throttle_wait(self) -> float:
+        """Seconds to wait before the next attempt may be sent."""
+        return self._bucket.reserve() if self._bucket is not None else 0.0
+
+    def _delay_after_response(self, response: httpx.Response, retries: int) -> float | None:
+        """Wait before retrying after an error status, or ``None`` to raise it."""
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        delay = self.retry.next_delay(retries, status=status, retry_after=retry_after)
+        if delay is not None:
+            if status == 429 and self._bucket is not None:
+                # The server locks the key out: hold every request of this client.
+                self._bucket.pause(delay)
+            logger.info(
+                "%s %s -> %d; retry %d/%d in %.2fs",
+                response.request.method,
+                response.request.url.path,
+                status,
+                retries + 1,
+                self.retry.max_retries,
+                delay,
+            )
+        return delay
+
+    def _delay_after_error(self, exc: httpx.TransportError, retries: int) -> float | None:
+        """Wait before retrying after a transport error, or ``None`` to raise it."""
+        delay = self.retry.next_delay(retries)
+        if delay is not None:
+            logger.info(
+                "%s; retry %d/%d in %.2fs",
+                type(exc).__name__,
+                retries + 1,
+                self.retry.max_retries,
+                delay,
+            )
+        return delay
+
+    def _connection_error(self, exc: httpx.TransportError) -> APIConnectionError:
+        request = _request_of(exc)
+        if isinstance(exc, httpx.TimeoutException):
+            return APITimeoutError(f"timed out talking to {self.host}: {exc}", request=request)
+        detail = str(exc) or type(exc).__name__
+        return APIConnectionError(f"could not talk to {self.host}: {detail}", request=request)
+
+
+def parse_engines(response: httpx.Response) -> list[Engine]:
+    """Read the bare JSON array of ``GET /v1/engines/list``."""
+    body = read_json(response)
+    if isinstance(body, dict) and isinstance(body.get("engines"), list):
+        body = body["engines"]  # tolerate a wrapped list
+    if not isinstance(body, list):
+        raise APIResponseError("expected a JSON array of engines", response=response)
+    return [Engine.from_json(item) for item in body]
+
+
+def parse_prices(response: httpx.Response) -> list[EnginePrice]:
+    """Read the JSON array of ``GET /v1/engines/pricing`` (an easel extension)."""
+    body = read_json(response)
+    if not isinstance(body, list):
+        raise APIResponseError("expected a JSON array of prices", response=response)
+    return [EnginePrice.from_json(item) for item in body]
+
+
+def _request_of(exc: httpx.TransportError) -> httpx.Request | None:
+    try:
+        return exc.request
+    except RuntimeError:  # httpx raises when the error was built without a request
+        return None

@@ -1,0 +1,709 @@
+"""`Client` and `AsyncClient`: typed methods for every Stability v1 endpoint,
+over httpx, with retries, client-side throttling and a concurrency limit.
+
+They speak HTTP only, so they work unchanged against https://api.stability.ai
+and against an easel server. The two classes mirror each other method for
+method; request building and response reading are shared (`_requests`,
+`_types`, `_base`), only sending and sleeping differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from . import _requests as build
+from ._base import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_ENGINES_TTL,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
+    BaseClient,
+    parse_engines,
+    parse_prices,
+)
+from ._errors import NotFoundError, parse_error
+from ._pricing import DEFAULT_PRICES, EnginePrice, estimate
+from ._ratelimit import RateLimit, TokenBucket
+from ._requests import ImageInput, PromptsInput, RequestSpec
+from ._retry import RETRYABLE_EXCEPTIONS, RetryPolicy
+from ._types import Account, Balance, Engine, GenerationResult, read_json
+
+_PRICING_PATH = "/v1/engines/pricing"
+
+
+def _check_concurrency(max_concurrency: int | None) -> None:
+    if max_concurrency is not None and max_concurrency < 1:
+        raise ValueError(f"max_concurrency must be >= 1 or None, got {max_concurrency}")
+
+
+class Client(BaseClient):
+    """Synchronous client for the Stability v1 REST API (and easel).
+
+    Args:
+        api_key: the key; else ``$STABILITY_API_KEY``, else ``$EASEL_API_KEY``
+            (`MissingAPIKeyError` if none).
+        host: base URL; else ``$API_HOST``, else ``https://api.stability.ai``.
+        organization: sent as the ``Organization`` header to bill a
+            non-default organization.
+        client_id, client_version: the ``Stability-Client-ID`` / ``-Version``
+            headers (default ``easel-python`` and the package version;
+            ``client_id=None`` sends neither).
+        timeout: httpx timeout; default 10 s to connect, 300 s otherwise.
+        retry: when and how long to back off (`RetryPolicy`).
+        rate_limit: a `RateLimit` (this client gets its own bucket), a shared
+            `TokenBucket`, or ``None`` to disable throttling.
+        max_concurrency: most requests in flight at once (``None``: no limit).
+        engines_ttl: seconds `engines()` and `pricing()` stay cached.
+        transport: an httpx transport (tests pass ``httpx.MockTransport``).
+        sleep, clock: injectable for tests.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        host: str | None = None,
+        organization: str | None = None,
+        client_id: str | None = DEFAULT_CLIENT_ID,
+        client_version: str | None = None,
+        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        rate_limit: RateLimit | TokenBucket | None = DEFAULT_RATE_LIMIT,
+        max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
+        engines_ttl: float = DEFAULT_ENGINES_TTL,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            api_key=api_key,
+            host=host,
+            organization=organization,
+            client_id=client_id,
+            client_version=client_version,
+            retry=retry,
+            rate_limit=rate_limit,
+            engines_ttl=engines_ttl,
+            clock=clock,
+        )
+        _check_concurrency(max_concurrency)
+        self._sleep = sleep
+        self._slots: contextlib.AbstractContextManager[Any] = (
+            threading.BoundedSemaphore(max_concurrency)
+            if max_concurrency is not None
+            else contextlib.nullcontext()
+        )
+        self._http = httpx.Client(
+            base_url=self.host,
+            headers=self._default_headers,
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- account and engines -------------------------------------------------
+
+    def account(self) -> Account:
+        """The user behind the key, with their organizations."""
+        return Account.from_json(read_json(self._send(build.get("/v1/user/account"))))
+
+    def balance(self) -> Balance:
+        """Credits left in the (selected or default) organization."""
+        return Balance.from_json(read_json(self._send(build.get("/v1/user/balance"))))
+
+    def engines(self, *, refresh: bool = False) -> list[Engine]:
+        """Engines the key may use; cached for ``engines_ttl`` unless `refresh`."""
+        cached = None if refresh else self._engines_cache.get()
+        if cached is None:
+            cached = self._engines_cache.set(
+                parse_engines(self._send(build.get("/v1/engines/list")))
+            )
+        return list(cached)
+
+    def engine_options(self, *, refresh: bool = False) -> list[dict[str, str]]:
+        """Engines as ``[{"label": name, "value": id}]`` for pickers and forms."""
+        return [{"label": e.name, "value": e.id} for e in self.engines(refresh=refresh)]
+
+    def pricing(self, *, refresh: bool = False) -> list[EnginePrice]:
+        """The server's price list (easel), or the built-in estimates when the
+        server has none (Stability's hosted API answers 404)."""
+        cached = None if refresh else self._prices_cache.get()
+        if cached is None:
+            try:
+                prices = parse_prices(self._send(build.get(_PRICING_PATH)))
+            except NotFoundError:
+                prices = list(DEFAULT_PRICES)
+            cached = self._prices_cache.set(prices)
+        return list(cached)
+
+    def estimate_credits(
+        self,
+        engine_id: str,
+        *,
+        kind: str = "text-to-image",
+        width: int = 512,
+        height: int = 512,
+        steps: int = 30,
+        samples: int = 1,
+    ) -> float:
+        """Estimated credits for a request, rounded to 4 decimals.
+
+        Uses the server's price list where it publishes one (easel), else
+        built-in defaults (SDXL 0.9 credits per 1024x1024 image at 30 steps,
+        other SD engines 0.9 per 512x512 at 30 steps, ESRGAN 0.2, latent
+        upscaler 12). These are estimates, not quotes: the server decides.
+        Generate/inpaint prices scale with pixels and steps; upscales are flat.
+
+        Args:
+            kind: ``text-to-image``, ``image-to-image``, ``masking`` or ``upscale``.
+        """
+        return estimate(
+            self.pricing(),
+            engine_id,
+            kind=kind,
+            width=width,
+            height=height,
+            steps=steps,
+            samples=samples,
+        )
+
+    # -- generation ----------------------------------------------------------
+
+    def text_to_image(
+        self,
+        engine_id: str,
+        prompt: str | None = None,
+        *,
+        text_prompts: PromptsInput | None = None,
+        negative_prompt: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        cfg_scale: float | None = None,
+        steps: int | None = None,
+        samples: int | None = None,
+        seed: int | None = None,
+        sampler: str | None = None,
+        style_preset: str | None = None,
+        clip_guidance_preset: str | None = None,
+        extras: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> GenerationResult:
+        """Generate images from text (``POST /v1/generation/{engine_id}/text-to-image``).
+
+        Pass `prompt` or `text_prompts`; `negative_prompt` is sent as a prompt
+        of weight -1. Unset options are left to the server's defaults.
+        `idempotency_key` (default: a fresh uuid4) is repeated on retries.
+        """
+        spec = build.text_to_image(
+            engine_id,
+            build.build_prompts(prompt, text_prompts, negative_prompt),
+            {
+                "height": height,
+                "width": width,
+                "cfg_scale": cfg_scale,
+                "clip_guidance_preset": clip_guidance_preset,
+                "sampler": sampler,
+                "samples": samples,
+                "seed": seed,
+                "steps": steps,
+                "style_preset": style_preset,
+                "extras": extras,
+            },
+        )
+        return self._generate(spec, idempotency_key)
+
+    def image_to_image(
+        self,
+        engine_id: str,
+        init_image: ImageInput,
+        prompt: str | None = None,
+        *,
+        text_prompts: PromptsInput | None = None,
+        negative_prompt: str | None = None,
+        image_strength: float | None = None,
+        step_schedule_start: float | None = None,
+        step_schedule_end: float | None = None,
+        cfg_scale: float | None = None,
+        steps: int | None = None,
+        samples: int | None = None,
+        seed: int | None = None,
+        sampler: str | None = None,
+        style_preset: str | None = None,
+        clip_guidance_preset: str | None = None,
+        extras: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> GenerationResult:
+        """Transform `init_image` (a path, bytes or binary file) guided by a prompt.
+
+        Pass `image_strength` (``IMAGE_STRENGTH`` mode) or
+        `step_schedule_start`/`step_schedule_end` (``STEP_SCHEDULE`` mode).
+        """
+        spec = build.image_to_image(
+            engine_id,
+            init_image,
+            build.build_prompts(prompt, text_prompts, negative_prompt),
+            {
+                "image_strength": image_strength,
+                "step_schedule_start": step_schedule_start,
+                "step_schedule_end": step_schedule_end,
+                "cfg_scale": cfg_scale,
+                "clip_guidance_preset": clip_guidance_preset,
+                "sampler": sampler,
+                "samples": samples,
+                "seed": seed,
+                "steps": steps,
+                "style_preset": style_preset,
+                "extras": extras,
+            },
+        )
+        return self._generate(spec, idempotency_key)
+
+    def masking(
+        self,
+        engine_id: str,
+        init_image: ImageInput,
+        mask_image: ImageInput | None = None,
+        mask_source: str = "MASK_IMAGE_WHITE",
+        *,
+        prompt: str | None = None,
+        text_prompts: PromptsInput | None = None,
+        negative_prompt: str | None = None,
+        cfg_scale: float | None = None,
+        steps: int | None = None,
+        samples: int | None = None,
+        seed: int | None = None,
+        sampler: str | None = None,
+        style_preset: str | None = None,
+        clip_guidance_preset: str | None = None,
+        extras: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> GenerationResult:
+        """Inpaint the masked part of `init_image`.
+
+        `mask_source`: ``MASK_IMAGE_WHITE`` (white pixels of `mask_image` are
+        replaced), ``MASK_IMAGE_BLACK``, or ``INIT_IMAGE_ALPHA`` (transparent
+        pixels of `init_image`; no `mask_image`).
+        """
+        spec = build.masking(
+            engine_id,
+            init_image,
+            mask_image,
+            mask_source,
+            build.build_prompts(prompt, text_prompts, negative_prompt),
+            {
+                "cfg_scale": cfg_scale,
+                "clip_guidance_preset": clip_guidance_preset,
+                "sampler": sampler,
+                "samples": samples,
+                "seed": seed,
+                "steps": steps,
+                "style_preset": style_preset,
+                "extras": extras,
+            },
+        )
+        return self._generate(spec, idempotency_key)
+
+    def upscale(
+        self,
+        engine_id: str,
+        image: ImageInput,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        prompt: str | None = None,
+        text_prompts: PromptsInput | None = None,
+        negative_prompt: str | None = None,
+        seed: int | None = None,
+        steps: int | None = None,
+        cfg_scale: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> GenerationResult:
+        """Upscale `image` to `width` or `height` (not both; default 2x for ESRGAN).
+
+        Prompts, `seed`, `steps` and `cfg_scale` apply to the latent upscaler
+        (``stable-diffusion-x4-latent-upscaler``) only.
+        """
+        spec = build.upscale(
+            engine_id,
+            image,
+            build.build_prompts(prompt, text_prompts, negative_prompt, required=False),
+            {
+                "width": width,
+                "height": height,
+                "seed": seed,
+                "steps": steps,
+                "cfg_scale": cfg_scale,
+            },
+        )
+        return self._generate(spec, idempotency_key)
+
+    def cancel(self, generation_id: str) -> None:
+        """Stop an in-progress generation (``DELETE /v1/generation/{id}``)."""
+        self._send(build.cancel(generation_id))
+
+    # -- transport -----------------------------------------------------------
+
+    def _generate(self, spec: RequestSpec, idempotency_key: str | None) -> GenerationResult:
+        return GenerationResult.from_response(self._send(spec, idempotency_key))
+
+    def _send(self, spec: RequestSpec, idempotency_key: str | None = None) -> httpx.Response:
+        kwargs = self._request_kwargs(spec, idempotency_key)
+        retries = 0
+        while True:
+            try:
+                response = self._attempt(kwargs)
+            except RETRYABLE_EXCEPTIONS as exc:
+                delay = self._delay_after_error(exc, retries)
+                if delay is None:
+                    raise self._connection_error(exc) from exc
+            except httpx.TransportError as exc:
+                raise self._connection_error(exc) from exc
+            else:
+                if response.is_success:
+                    return response
+                delay = self._delay_after_response(response, retries)
+                if delay is None:
+                    raise parse_error(response)
+            retries += 1
+            self._sleep(delay)
+
+    def _attempt(self, kwargs: dict[str, Any]) -> httpx.Response:
+        with self._slots:
+            wait = self._throttle_wait()
+            if wait > 0:
+                self._sleep(wait)
+            return self._http.send(self._http.build_request(**kwargs))
+
+
+class AsyncClient(BaseClient):
+    """Asynchronous client; the same arguments and methods as `Client`, awaited.
+
+    `sleep` must be a coroutine function (default ``asyncio.sleep``); the
+    concurrency limit is an ``asyncio.Semaphore``. Close with `aclose()` or
+    ``async with``.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        host: str | None = None,
+        organization: str | None = None,
+        client_id: str | None = DEFAULT_CLIENT_ID,
+        client_version: str | None = None,
+        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        rate_limit: RateLimit | TokenBucket | None = DEFAULT_RATE_LIMIT,
+        max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
+        engines_ttl: float = DEFAULT_ENGINES_TTL,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            api_key=api_key,
+            host=host,
+            organization=organization,
+            client_id=client_id,
+            client_version=client_version,
+            retry=retry,
+            rate_limit=rate_limit,
+            engines_ttl=engines_ttl,
+            clock=clock,
+        )
+        _check_concurrency(max_concurrency)
+        self._sleep = sleep
+        self._slots: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Semaphore(max_concurrency)
+            if max_concurrency is not None
+            else contextlib.nullcontext()
+        )
+        self._http = httpx.AsyncClient(
+            base_url=self.host,
+            headers=self._default_headers,
+            timeout=timeout,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- account and engines -------------------------------------------------
+
+    async def account(self) -> Account:
+        """The user behind the key, with their organizations."""
+        return Account.from_json(read_json(await self._send(build.get("/v1/user/account"))))
+
+    async def balance(self) -> Balance:
+        """Credits left in the (selected or default) organization."""
+        return Balance.from_json(read_json(await self._send(build.get("/v1/user/balance"))))
+
+    async def engines(self, *, refresh: bool = False) -> list[Engine]:
+        """Engines the key may use; cached for ``engines_ttl`` unless `refresh`."""
+        cached = None if refresh else self._engines_cache.get()
+        if cached is None:
+            cached = self._engines_cache.set(
+                parse_engines(await self._send(build.get("/v1/engines/list")))
+            )
+        return list(cached)
+
+    async def engine_options(self, *, refresh: bool = False) -> list[dict[str, str]]:
+        """Engines as ``[{"label": name, "value": id}]`` for pickers and forms."""
+        return [{"label": e.name, "value": e.id} for e in await self.engines(refresh=refresh)]
+
+    async def pricing(self, *, refresh: bool = False) -> list[EnginePrice]:
+        """The server's price list, or the built-in estimates on 404 (see `Client.pricing`)."""
+        cached = None if refresh else self._prices_cache.get()
+        if cached is None:
+            try:
+                prices = parse_prices(await self._send(build.get(_PRICING_PATH)))
+            except NotFoundError:
+                prices = list(DEFAULT_PRICES)
+            cached = self._prices_cache.set(prices)
+        return list(cached)
+
+    async def estimate_credits(
+        self,
+        engine_id: str,
+        *,
+        kind: str = "text-to-image",
+        width: int = 512,
+        height: int = 512,
+        steps: int = 30,
+        samples: int = 1,
+    ) -> float:
+        """Estimated credits for a request (see `Client.estimate_credits`)."""
+        return estimate(
+            await self.pricing(),
+            engine_id,
+            kind=kind,
+            width=width,
+            height=height,
+            steps=steps,
+            samples=samples,
+        )
+
+    # -- generation ----------------------------------------------------------
+
+    async def text_to_image(
+        self,
+        engine_id: str,
+        prompt: str | None = None,
+        *,
+        text_prompts: PromptsInput | None = None,
+        negative_prompt: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        cfg_scale: float | None = None,
+        steps: int | None = None,
+        samples: int | None = None,
+        seed: int | None = None,
+        sampler: str | None = None,
+        style_preset: str | None = None,
+        clip_guidance_preset: str | None = None,
+        extras: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> GenerationResult:
+        """Generate images from text (see `Client.text_to_image`)."""
+        spec = build.text_to_image(
+            engine_id,
+            build.build_prompts(prompt, text_prompts, negative_prompt),
+            {
+                "height": height,
+                "width": width,
+                "cfg_scale": cfg_scale,
+                "clip_guidance_preset": clip_guidance_preset,
+                "sampler": sampler,
+                "samples": samples,
+                "seed": seed,
+                "steps": steps,
+                "style_preset": style_preset,
+                "extras": extras,
+            },
+        )
+        return await self._generate(spec, idempotency_key)
+
+    async def image_to_image(
+        self,
+        engine_id: str,
+        init_image: ImageInput,
+        prompt: str | None = None,
+        *,
+        text_prompts: PromptsInput | None = None,
+        negative_prompt: str | None = None,
+        image_strength: float | None = None,
+        step_schedule_start: float | None = None,
+        step_schedule_end: float | None = None,
+        cfg_scale: float | None = None,
+        steps: int | None = None,
+        samples: int | None = None,
+        seed: int | None = None,
+        sampler: str | None = None,
+        style_preset: str | None = None,
+        clip_guidance_preset: str | None = None,
+        extras: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> GenerationResult:
+        """Transform `init_image` guided by a prompt (see `Client.image_to_image`)."""
+        spec = build.image_to_image(
+            engine_id,
+            init_image,
+            build.build_prompts(prompt, text_prompts, negative_prompt),
+            {
+                "image_strength": image_strength,
+                "step_schedule_start": step_schedule_start,
+                "step_schedule_end": step_schedule_end,
+                "cfg_scale": cfg_scale,
+                "clip_guidance_preset": clip_guidance_preset,
+                "sampler": sampler,
+                "samples": samples,
+                "seed": seed,
+                "steps": steps,
+                "style_preset": style_preset,
+                "extras": extras,
+            },
+        )
+        return await self._generate(spec, idempotency_key)
+
+    async def masking(
+        self,
+        engine_id: str,
+        init_image: ImageInput,
+        mask_image: ImageInput | None = None,
+        mask_source: str = "MASK_IMAGE_WHITE",
+        *,
+        prompt: str | None = None,
+        text_prompts: PromptsInput | None = None,
+        negative_prompt: str | None = None,
+        cfg_scale: float | None = None,
+        steps: int | None = None,
+        samples: int | None = None,
+        seed: int | None = None,
+        sampler: str | None = None,
+        style_preset: str | None = None,
+        clip_guidance_preset: str | None = None,
+        extras: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> GenerationResult:
+        """Inpaint the masked part of `init_image` (see `Client.masking`)."""
+        spec = build.masking(
+            engine_id,
+            init_image,
+            mask_image,
+            mask_source,
+            build.build_prompts(prompt, text_prompts, negative_prompt),
+            {
+                "cfg_scale": cfg_scale,
+                "clip_guidance_preset": clip_guidance_preset,
+                "sampler": sampler,
+                "samples": samples,
+                "seed": seed,
+                "steps": steps,
+                "style_preset": style_preset,
+                "extras": extras,
+            },
+        )
+        return await self._generate(spec, idempotency_key)
+
+    async def upscale(
+        self,
+        engine_id: str,
+        image: ImageInput,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        prompt: str | None = None,
+        text_prompts: PromptsInput | None = None,
+        negative_prompt: str | None = None,
+        seed: int | None = None,
+        steps: int | None = None,
+        cfg_scale: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> GenerationResult:
+        """Upscale `image` (see `Client.upscale`)."""
+        spec = build.upscale(
+            engine_id,
+            image,
+            build.build_prompts(prompt, text_prompts, negative_prompt, required=False),
+            {
+                "width": width,
+                "height": height,
+                "seed": seed,
+                "steps": steps,
+                "cfg_scale": cfg_scale,
+            },
+        )
+        return await self._generate(spec, idempotency_key)
+
+    async def cancel(self, generation_id: str) -> None:
+        """Stop an in-progress generation (``DELETE /v1/generation/{id}``)."""
+        await self._send(build.cancel(generation_id))
+
+    # -- transport -----------------------------------------------------------
+
+    async def _generate(self, spec: RequestSpec, idempotency_key: str | None) -> GenerationResult:
+        return GenerationResult.from_response(await self._send(spec, idempotency_key))
+
+    async def _send(self, spec: RequestSpec, idempotency_key: str | None = None) -> httpx.Response:
+        kwargs = self._request_kwargs(spec, idempotency_key)
+        retries = 0
+        while True:
+            try:
+                response = await self._attempt(kwargs)
+            except RETRYABLE_EXCEPTIONS as exc:
+                delay = self._delay_after_error(exc, retries)
+                if delay is None:
+                    raise self._connection_error(exc) from exc
+            except httpx.TransportError as exc:
+                raise self._connection_error(exc) from exc
+            else:
+                if response.is_success:
+                    return response
+                delay = self._delay_after_response(response, retries)
+                if delay is None:
+                    raise parse_error(response)
+            retries += 1
+            await self._sleep(delay)
+
+    async def _attempt(self, kwargs: dict[str, Any]) -> httpx.Response:
+        async with self._slots:
+            wait = self._throttle_wait()
+            if wait > 0:
+                await self._sleep(wait)
+            return await self._http.send(self._http.build_request(**kwargs))
