@@ -85,10 +85,63 @@ class EngineSettings(BaseModel):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         default="auto", description="Weights dtype: auto = float16 on CUDA, float32 on CPU"
     )
+    models_dir: Path | None = Field(
+        default=None,
+        description="Where sandbox models are built and cached (default: <data_dir>/models)",
+    )
     memory_budget_mb: int | None = Field(
         default=None,
         gt=0,
         description="Evict least-recently-used models above this many MiB (none: no limit)",
+    )
+
+
+class SafetySettings(BaseModel):
+    blocked_terms: list[str] = Field(
+        default_factory=list,
+        description="Prompts containing any of these words are refused with 400 "
+        "invalid_prompts (JSON list in the environment)",
+    )
+
+
+class JobSettings(BaseModel):
+    executor: Literal["local"] = Field(
+        default="local", description="local: run jobs in this process on its device"
+    )
+    workers: int = Field(
+        default=1, ge=1, description="Worker threads running batches at once in this process"
+    )
+    batching: bool = Field(
+        default=True,
+        description="Run compatible queued jobs (same engine, kind, size, steps, sampler, "
+        "guidance) as one pipeline call",
+    )
+    max_batch_size: int = Field(default=4, ge=1, description="Most jobs in one batch")
+    max_queued: int = Field(
+        default=1000, ge=1, description="Queued jobs in this process; more get 503"
+    )
+    max_queued_per_org: int = Field(
+        default=200, ge=1, description="Queued jobs per organization; more get 429"
+    )
+    max_running_per_org: int = Field(
+        default=2, ge=1, description="Jobs of one organization running at once"
+    )
+    retention_hours: float = Field(
+        default=24.0, gt=0, description="Results and artifacts are deleted after this long"
+    )
+    sweep_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often expired jobs are deleted"
+    )
+    progress_interval_seconds: float = Field(
+        default=0.5, ge=0, description="Least time between stored progress updates of a job"
+    )
+
+
+class GenerationSettings(BaseModel):
+    max_input_pixels: int = Field(
+        default=16_777_216,
+        gt=0,
+        description="Largest uploaded image, in pixels; larger ones are refused with 400",
     )
 
 
@@ -112,6 +165,11 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(
         default_factory=EngineSettings, description="Inference device and model memory"
     )
+    safety: SafetySettings = Field(default_factory=SafetySettings, description="Prompt filter")
+    generation: GenerationSettings = Field(
+        default_factory=GenerationSettings, description="Generation limits"
+    )
+    jobs: JobSettings = Field(default_factory=JobSettings, description="Job execution")
     engines: list[EngineSpec] = Field(
         default_factory=default_engines,
         description="The engine registry; defaults to every published v1 engine on sandbox "
@@ -141,6 +199,10 @@ class Settings(BaseSettings):
         if self.server.workers > 1 and self.rate_limit.backend == "memory":
             raise ValueError("several API workers need the redis rate-limit backend")
         return self
+
+    @property
+    def models_dir(self) -> Path:
+        return self.engine.models_dir or self.server.data_dir / "models"
 
     @property
     def database_url(self) -> str:

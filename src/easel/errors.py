@@ -17,7 +17,7 @@ message; `api.errors` renders it as a v1 `{id, name, message}` or a v2beta
     ├── Overloaded                503  server_overloaded (carries retry_after)
     ├── EngineError               500  server_error
     │   └── OutOfMemory           503  out_of_memory
-    └── Cancelled                 499  cancelled (a job stopped on request)
+    └── Cancelled                 409  cancelled (a job stopped on request)
 """
 
 from __future__ import annotations
@@ -105,5 +105,5 @@ class OutOfMemory(EngineError):
 
 
 class Cancelled(EaselError):
-    status = 499
+    status = 409
     name = "cancelled"

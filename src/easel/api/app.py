@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
+import anyio
 from fastapi import FastAPI
 from starlette.types import Scope
 
@@ -21,13 +25,23 @@ from easel.api.metrics import Metrics
 from easel.api.middleware import RequestContextMiddleware
 from easel.api.services import Services
 from easel.api.v1 import engines as v1_engines
+from easel.api.v1 import generation as v1_generation
+from easel.api.v1 import jobs as v1_jobs
 from easel.api.v1 import user as v1_user
 from easel.billing.service import BillingService
 from easel.config import RateLimitSettings, Settings
 from easel.db import migrate
 from easel.db.engine import Database
 from easel.engines.registry import EngineRegistry
+from easel.jobs.executors.local import LocalExecutor
+from easel.jobs.notify import JobNotifier
+from easel.jobs.runner import JobRunner
+from easel.jobs.scheduler import FairScheduler, SchedulerLimits
+from easel.jobs.service import JobService
+from easel.jobs.store import JobStore, process_owner
 from easel.ratelimit import RateLimiter, RateLimitPolicy
+from easel.safety.prompts import PromptFilter
+from easel.storage.local import LocalArtifactStore
 from easel.usage.service import RequestRecord, UsageService
 
 log = logging.getLogger("easel")
@@ -52,21 +66,72 @@ def build_rate_limiter(
     return MemoryRateLimiter(policy, clock=clock)
 
 
+def build_jobs(
+    settings: Settings, db: Database, billing: BillingService, engines: EngineRegistry
+) -> tuple[LocalExecutor, JobService]:
+    """The job layer: store, artifacts, scheduler, executor and the service over them."""
+    store = JobStore(db, billing)
+    artifacts = LocalArtifactStore(settings.server.data_dir / "artifacts")
+    notifier = JobNotifier()
+    jobs = settings.jobs
+    scheduler = FairScheduler(
+        SchedulerLimits(
+            max_queued=jobs.max_queued,
+            max_queued_per_org=jobs.max_queued_per_org,
+            max_running_per_org=jobs.max_running_per_org,
+            max_batch_size=jobs.max_batch_size if jobs.batching else 1,
+        )
+    )
+    runner = JobRunner(
+        store,
+        artifacts,
+        engines,
+        progress_interval=jobs.progress_interval_seconds,
+        notify=notifier.notify,
+    )
+    executor = LocalExecutor(scheduler, runner, store, workers=jobs.workers)
+    service = JobService(
+        engines=engines,
+        billing=billing,
+        store=store,
+        artifacts=artifacts,
+        executor=executor,
+        notifier=notifier,
+        prompt_filter=PromptFilter(settings.safety.blocked_terms),
+        owner=process_owner(),
+        retention=timedelta(hours=jobs.retention_hours),
+    )
+    return executor, service
+
+
+async def _sweep_forever(jobs: JobService, interval: float) -> None:
+    while True:
+        try:
+            await anyio.to_thread.run_sync(jobs.sweep_expired)
+        except Exception:  # a failed sweep is retried on the next tick
+            log.exception("retention sweep failed")
+        await anyio.sleep(interval)
+
+
 def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> FastAPI:
     """Build the easel app. `clock` drives the rate limiter (tests move it)."""
     db = Database(settings.database_url, echo=settings.database.echo)
+    billing = BillingService(db)
+    engines = EngineRegistry(
+        settings.engines,
+        data_dir=settings.models_dir,
+        device=settings.engine.device,
+        dtype=settings.engine.dtype,
+        memory_budget_mb=settings.engine.memory_budget_mb,
+    )
+    executor, job_service = build_jobs(settings, db, billing, engines)
     services = Services(
         settings=settings,
         db=db,
         accounts=AccountsService(db),
-        billing=BillingService(db),
-        engines=EngineRegistry(
-            settings.engines,
-            data_dir=settings.server.data_dir,
-            device=settings.engine.device,
-            dtype=settings.engine.dtype,
-            memory_budget_mb=settings.engine.memory_budget_mb,
-        ),
+        billing=billing,
+        engines=engines,
+        jobs=job_service,
         rate_limiter=build_rate_limiter(settings.rate_limit, clock),
         metrics=Metrics(),
     )
@@ -85,9 +150,20 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             )
             if created is not None:
                 _announce_bootstrap_key(created.secret, settings.server.bootstrap_email)
+        await anyio.to_thread.run_sync(job_service.recover_orphans)
+        await executor.start()
+        # A plain task, not a task group: the lifespan may be entered and left in
+        # different tasks (test harnesses do), which a cancel scope does not allow.
+        sweeper = asyncio.create_task(
+            _sweep_forever(job_service, settings.jobs.sweep_interval_seconds)
+        )
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await executor.stop()
             if services.rate_limiter is not None:
                 await services.rate_limiter.aclose()
             db.dispose()
@@ -100,7 +176,13 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     )
     app.state.services = services
     install_error_handlers(app)
-    for router in (health.router, v1_user.router, v1_engines.router):
+    for router in (
+        health.router,
+        v1_user.router,
+        v1_engines.router,
+        v1_generation.router,
+        v1_jobs.router,
+    ):
         app.include_router(router)
 
     def record(scope: Scope, status: int, seconds: float) -> None:

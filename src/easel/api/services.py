@@ -10,6 +10,7 @@ from easel.billing.service import BillingService
 from easel.config import Settings
 from easel.db.engine import Database
 from easel.engines.registry import EngineRegistry
+from easel.jobs.service import JobService
 from easel.ratelimit import RateLimiter
 
 
@@ -20,5 +21,6 @@ class Services:
     accounts: AccountsService
     billing: BillingService
     engines: EngineRegistry
+    jobs: JobService
     rate_limiter: RateLimiter | None
     metrics: Metrics

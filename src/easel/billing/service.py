@@ -10,6 +10,8 @@ hold: nothing was charged, so the ledger is untouched.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -87,32 +89,42 @@ class BillingService:
             session.add(reservation)
         return Reservation(id=reservation.id, organization_id=org_id, amount_milli=milli)
 
-    def commit(self, reservation_id: str, *, milli: int | None = None, note: str = "") -> None:
-        """Charge a reservation (all of it, or `milli` of it if less)."""
-        with self._db.session() as session:
-            res = self._open_reservation(session, reservation_id)
-            charge = res.amount_milli if milli is None else min(milli, res.amount_milli)
-            self._settle(session, res, "committed")
-            if charge:
-                self._move(session, res.organization_id, -charge, "charge", res.request_id, note)
+    def commit(
+        self,
+        reservation_id: str,
+        *,
+        milli: int | None = None,
+        note: str = "",
+        session: Session | None = None,
+    ) -> int:
+        """Charge a reservation (all of it, or `milli` of it if less); returns the charge.
 
-    def release(self, reservation_id: str) -> None:
+        With `session`, the charge joins the caller's transaction (a job's final
+        state and its charge commit together).
+        """
+        with self._transaction(session) as tx:
+            res = self._open_reservation(tx, reservation_id)
+            charge = res.amount_milli if milli is None else min(milli, res.amount_milli)
+            self._settle(tx, res, "committed")
+            if charge:
+                self._move(tx, res.organization_id, -charge, "charge", res.request_id, note)
+            return charge
+
+    def release(self, reservation_id: str, *, session: Session | None = None) -> None:
         """Give a reservation back uncharged; releasing a settled one is a no-op."""
-        with self._db.session() as session:
-            res = session.get(CreditReservation, reservation_id, with_for_update=True)
+        with self._transaction(session) as tx:
+            res = tx.get(CreditReservation, reservation_id, with_for_update=True)
             if res is None or res.status != "held":
                 return
-            self._settle(session, res, "released")
+            self._settle(tx, res, "released")
 
-    def release_all_held(self) -> int:
-        """Release every open reservation (used at start-up after a crash)."""
-        with self._db.session() as session:
-            rows = session.scalars(
-                select(CreditReservation).where(CreditReservation.status == "held")
-            ).all()
-            for res in rows:
-                self._settle(session, res, "released")
-            return len(rows)
+    @contextmanager
+    def _transaction(self, session: Session | None) -> Iterator[Session]:
+        if session is not None:
+            yield session
+        else:
+            with self._db.session() as own:
+                yield own
 
     def ledger(self, org_id: str, *, limit: int = 100) -> list[LedgerEntry]:
         with self._db.session() as session:

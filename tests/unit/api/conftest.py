@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from easel.api.app import create_app
 from easel.api.services import Services
 from tests.factories import TestAccount, make_account, make_settings
+from tests.fakes import FakeEngine
 
 
 class FakeClock:
@@ -61,3 +62,17 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def account(services: Services) -> TestAccount:
     return make_account(services.accounts, services.billing, credits=50)
+
+
+@pytest.fixture
+def fake_engines(services: Services, monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeEngine]:
+    """Every engine of the app replaced by a FakeEngine (created on first use)."""
+    engines: dict[str, FakeEngine] = {}
+
+    def get(engine_id: str) -> FakeEngine:
+        if engine_id not in engines:
+            engines[engine_id] = FakeEngine(services.engines.spec(engine_id))
+        return engines[engine_id]
+
+    monkeypatch.setattr(services.engines, "get", get)
+    return engines

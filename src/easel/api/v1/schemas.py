@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel
 
 
@@ -38,3 +40,26 @@ class EnginePricing(BaseModel):
     credits_per_image: float
     base_pixels: int
     base_steps: int
+
+
+class GenerationError(BaseModel):
+    name: str
+    message: str
+
+
+class GenerationStatus(BaseModel):
+    """easel's extension: one generation job as its owner sees it."""
+
+    id: str
+    status: str
+    progress: float
+    engine_id: str
+    kind: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    expires_at: datetime
+    credits_reserved: float
+    credits_charged: float
+    artifacts: int
+    error: GenerationError | None

@@ -3,6 +3,7 @@
 from easel.db.models.accounts import ApiKey, Membership, Organization, User
 from easel.db.models.base import Base
 from easel.db.models.billing import CreditLedgerEntry, CreditReservation
+from easel.db.models.jobs import Job
 from easel.db.models.requests import RequestLogEntry
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "Base",
     "CreditLedgerEntry",
     "CreditReservation",
+    "Job",
     "Membership",
     "Organization",
     "RequestLogEntry",

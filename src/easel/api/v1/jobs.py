@@ -1,0 +1,85 @@
+"""Generation jobs: status, progress stream and cancel.
+
+`DELETE /v1/generation/{id}` is Stability's; the `GET /v1/generations…`
+routes are easel's extension. A job is visible only to the API key that
+created it; any other key gets 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from easel.api.deps import AppServices, CurrentPrincipal
+from easel.api.v1.schemas import GenerationError, GenerationStatus
+from easel.billing.prices import from_milli
+from easel.jobs.models import JobView
+
+router = APIRouter(prefix="/v1", tags=["v1/generation"])
+
+
+def status_of(view: JobView) -> GenerationStatus:
+    return GenerationStatus(
+        id=view.id,
+        status=view.status,
+        progress=round(view.progress, 4),
+        engine_id=view.engine_id,
+        kind=view.kind,
+        created_at=view.created_at,
+        started_at=view.started_at,
+        finished_at=view.finished_at,
+        expires_at=view.expires_at,
+        credits_reserved=from_milli(view.credits_reserved_milli),
+        credits_charged=from_milli(view.credits_charged_milli),
+        artifacts=len(view.artifacts),
+        error=GenerationError(name=view.error_name, message=view.error_message or "")
+        if view.error_name
+        else None,
+    )
+
+
+@router.delete("/generation/{generation_id}", response_model=GenerationStatus)
+async def cancel_generation(
+    generation_id: str, principal: CurrentPrincipal, services: AppServices
+) -> GenerationStatus:
+    """Cancel an in-progress generation (by its id or the Idempotency-Key it was sent with)."""
+    return status_of(await services.jobs.cancel(principal.api_key_id, generation_id))
+
+
+@router.get("/generations", response_model=list[GenerationStatus])
+async def list_generations(
+    principal: CurrentPrincipal, services: AppServices, limit: int = 50
+) -> list[GenerationStatus]:
+    """easel extension: this key's recent and in-progress generations, newest first."""
+    views = await services.jobs.recent(principal.api_key_id, limit=min(max(limit, 1), 200))
+    return [status_of(view) for view in views]
+
+
+@router.get("/generations/{generation_id}", response_model=GenerationStatus)
+async def get_generation(
+    generation_id: str, principal: CurrentPrincipal, services: AppServices
+) -> GenerationStatus:
+    """easel extension: status, progress and timings of one generation."""
+    return status_of(await services.jobs.get(principal.api_key_id, generation_id))
+
+
+@router.get("/generations/{generation_id}/events")
+async def generation_events(
+    generation_id: str, principal: CurrentPrincipal, services: AppServices
+) -> StreamingResponse:
+    """easel extension: server-sent events with the generation's progress until it ends."""
+    view = await services.jobs.get(principal.api_key_id, generation_id)
+
+    async def events() -> AsyncIterator[bytes]:
+        async for current in services.jobs.follow(view.id):
+            data = status_of(current).model_dump(mode="json")
+            yield f"event: {current.status}\ndata: {json.dumps(data)}\n\n".encode()
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,1 @@
+"""Running generations: credits around each run, execution, and (later) durable jobs."""

@@ -1,0 +1,86 @@
+"""The local executor: worker threads in this process pull fair batches and run them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import anyio
+
+from easel.jobs.runner import JobRunner
+from easel.jobs.scheduler import FairScheduler, QueuedJob
+from easel.jobs.store import JobStore
+
+log = logging.getLogger("easel.jobs")
+
+
+class LocalExecutor:
+    def __init__(
+        self, scheduler: FairScheduler, runner: JobRunner, store: JobStore, *, workers: int = 1
+    ) -> None:
+        self.scheduler = scheduler
+        self._runner = runner
+        self._store = store
+        self._workers = workers
+        self._threads: list[threading.Thread] = []
+        self._running: dict[str, QueuedJob] = {}
+        self._lock = threading.Lock()
+
+    async def start(self) -> None:
+        for index in range(self._workers):
+            thread = threading.Thread(target=self._work, name=f"easel-worker-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    async def stop(self) -> None:
+        for job in self.scheduler.close():
+            self._store.fail(
+                job.job_id,
+                status=503,
+                name="server_shutting_down",
+                message="The server shut down before the generation started.",
+            )
+        with self._lock:
+            for job in self._running.values():
+                job.cancel.set()
+        for thread in self._threads:
+            await anyio.to_thread.run_sync(thread.join, 30)
+
+    def submit(self, job: QueuedJob) -> None:
+        self.scheduler.put(job)
+
+    def cancel(self, job_id: str) -> bool:
+        queued = self.scheduler.remove(job_id)
+        if queued is not None:
+            queued.cancel.set()
+            return True
+        with self._lock:
+            running = self._running.get(job_id)
+        if running is not None:
+            running.cancel.set()
+            return True
+        return False
+
+    def _work(self) -> None:
+        while True:
+            batch = self.scheduler.take()
+            if batch is None:
+                return
+            with self._lock:
+                self._running.update((job.job_id, job) for job in batch)
+            try:
+                self._runner.run(batch)
+            except Exception:  # keep the worker alive and settle whatever the runner could not
+                log.exception("worker failed on a batch")
+                for job in batch:
+                    self._store.fail(
+                        job.job_id,
+                        status=500,
+                        name="server_error",
+                        message="The generation failed unexpectedly.",
+                    )
+            finally:
+                with self._lock:
+                    for job in batch:
+                        self._running.pop(job.job_id, None)
+                self.scheduler.done(batch)

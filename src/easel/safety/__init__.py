@@ -1,0 +1,1 @@
+"""Prompt filtering (and, later, output classification)."""

@@ -1,0 +1,1 @@
+"""Artifact blobs: job inputs and results, behind one small interface."""
