@@ -25,8 +25,10 @@ class FakeEngine:
         self.spec = spec
         self.calls: list[list[GenerationRequest]] = []
         self.fail_with: Exception | None = None
-        self.step_event: threading.Event | None = None
         self.steps_per_call = steps_per_call
+        # When set, each step waits for `gate`; `started` fires when a call begins.
+        self.gate: threading.Event | None = None
+        self.started = threading.Event()
 
     def generate(
         self,
@@ -39,7 +41,10 @@ class FakeEngine:
         if self.fail_with is not None:
             raise self.fail_with
         total = self.steps_per_call or requests[0].steps
+        self.started.set()
         for step in range(1, total + 1):
+            if self.gate is not None:
+                self.gate.wait(10)
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
             if progress is not None:
