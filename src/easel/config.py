@@ -26,7 +26,6 @@ from easel.engines.catalog import default_engines
 class ServerSettings(BaseModel):
     host: str = Field(default="127.0.0.1", description="Interface the HTTP server listens on")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port of the HTTP server")
-    workers: int = Field(default=1, ge=1, description="Number of API worker processes")
     data_dir: Path = Field(
         default=Path(".easel"),
         description="Directory for the SQLite database, artifacts and sandbox models",
@@ -194,10 +193,6 @@ class Settings(BaseSettings):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"duplicate engine ids: {', '.join(duplicates)}")
-        if self.server.workers > 1 and self.database_url.startswith("sqlite"):
-            raise ValueError("several API workers need PostgreSQL, not SQLite")
-        if self.server.workers > 1 and self.rate_limit.backend == "memory":
-            raise ValueError("several API workers need the redis rate-limit backend")
         return self
 
     @property

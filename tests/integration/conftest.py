@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+MODELS_DIR_ENV = "EASEL_TEST_MODELS_DIR"
 KEY_LINE = re.compile(r"API key \(shown once, keep it safe\): (sk-\S+)")
 
 
@@ -43,23 +44,26 @@ def start_server(
     port = free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    log_file = log_path.open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "easel.cli.main",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-        ],
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        env=full_env,
-        text=True,
-    )
+    # Sandbox models are built once per test session and shared by every server.
+    if MODELS_DIR_ENV in os.environ:
+        full_env.setdefault("EASEL_ENGINE__MODELS_DIR", os.environ[MODELS_DIR_ENV])
+    with log_path.open("w") as log_file:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "easel.cli.main",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            text=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -90,6 +94,19 @@ def stop_server(server: RunningServer) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One sandbox model directory for the whole session (servers find it by env)."""
+    path = tmp_path_factory.mktemp("models")
+    previous = os.environ.get(MODELS_DIR_ENV)
+    os.environ[MODELS_DIR_ENV] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop(MODELS_DIR_ENV, None)
+    else:
+        os.environ[MODELS_DIR_ENV] = previous
 
 
 @pytest.fixture(scope="session")

@@ -123,6 +123,37 @@ class GenerationRequest:
     def samples(self) -> int:
         return len(self.seeds)
 
+    @property
+    def denoise_strength(self) -> float:
+        """How much of the schedule is run, from 0 (keep the init image) to 1 (from noise).
+
+        image-to-image: `step_schedule_start` when given, else 1 - `image_strength`
+        (the diffusers `strength`). Every other kind: 1.0.
+        """
+        if self.kind != "image-to-image":
+            return 1.0
+        if self.step_schedule_start is not None:
+            return min(max(self.step_schedule_start, 0.0), 1.0)
+        return min(max(1.0 - self.image_strength, 0.0), 1.0)
+
+    def batch_key(self) -> tuple[object, ...]:
+        """Requests with equal keys can run as one batch (one pipeline call) on an engine.
+
+        Engines accept any mix of requests, but run one pipeline call per
+        distinct key; a scheduler that batches by this key gets exactly one.
+        """
+        end = self.step_schedule_end
+        return (
+            self.kind,
+            self.width,
+            self.height,
+            self.steps,
+            float(self.cfg_scale),
+            self.sampler,
+            round(self.denoise_strength, 6),
+            None if end is None or end >= 1 else round(end, 6),
+        )
+
 
 FinishReason = Literal["SUCCESS", "ERROR", "CONTENT_FILTERED"]
 

@@ -1,0 +1,103 @@
+"""The sandbox backend: tiny local models of the engine's architecture.
+
+A sandbox engine builds (once, under `<models_dir>/<arch>`; the registry
+passes `data_dir/sandbox` unless told otherwise) a tiny,
+randomly initialised model of its family's real architecture with
+`easel.engines.tiny`, then loads and runs it through the same backend code as
+real weights (`DiffusersEngine`, `LatentUpscaleEngine`, `EsrganEngine`). The
+images are deterministic noise, not art, but every request runs the real
+loading, conditioning, sampling, batching and cancellation code.
+
+    family                            tiny model            masking uses
+    sd1, sd16, sd2-768, sdxl-beta     sd                    sd-inpaint
+    sdxl                              sdxl                  SDXL from_pipe
+    (kind "inpaint", any SD family)   sd-inpaint            -
+    latent-upscaler                   sd-x4-upscaler        -
+    esrgan                            esrgan-x2 (RRDBNet)   -
+
+SDXL masking runs SDXL's own inpainting pipeline on the tiny SDXL model (as
+real SDXL deployments without separate inpainting weights do) rather than
+the SD 1.x inpainting model, which has a different architecture.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from easel.engines.backends.diffusers import DiffusersEngine, LatentUpscaleEngine
+from easel.engines.backends.esrgan import EsrganEngine
+from easel.engines.base import EngineSpec
+
+__all__ = ["SandboxEngine", "SandboxEsrganEngine", "SandboxUpscaleEngine", "create_sandbox_engine"]
+
+_SD_FAMILIES = ("sd1", "sd16", "sd2-768", "sdxl-beta")
+
+
+def tiny_arch(spec: EngineSpec) -> str:
+    """The tiny architecture the sandbox builds for `spec`."""
+    if spec.family == "latent-upscaler":
+        return "sd-x4-upscaler"
+    if spec.family == "esrgan":
+        return "esrgan-x2"
+    if spec.kind == "inpaint":
+        return "sd-inpaint"
+    if spec.family == "sdxl":
+        return "sdxl"
+    return "sd"
+
+
+class SandboxEngine(DiffusersEngine):
+    def __init__(
+        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+    ):
+        super().__init__(spec, device=device, dtype=dtype)
+        self.root = Path(models_dir)
+
+    def model_source(self) -> str:
+        from easel.engines.tiny import ensure_tiny_model
+
+        return str(ensure_tiny_model(tiny_arch(self.spec), self.root))
+
+    def inpaint_source(self) -> str | None:
+        from easel.engines.tiny import ensure_tiny_model
+
+        if self.spec.kind == "generate" and self.spec.family in _SD_FAMILIES:
+            return str(ensure_tiny_model("sd-inpaint", self.root))
+        return None
+
+
+class SandboxUpscaleEngine(LatentUpscaleEngine):
+    def __init__(
+        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+    ):
+        super().__init__(spec, device=device, dtype=dtype)
+        self.root = Path(models_dir)
+
+    def model_source(self) -> str:
+        from easel.engines.tiny import ensure_tiny_model
+
+        return str(ensure_tiny_model("sd-x4-upscaler", self.root))
+
+
+class SandboxEsrganEngine(EsrganEngine):
+    def __init__(
+        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+    ):
+        super().__init__(spec, device=device, dtype=dtype)
+        self.root = Path(models_dir)
+
+    def model_source(self) -> str:
+        from easel.engines.tiny import ensure_tiny_model
+
+        return str(ensure_tiny_model("esrgan-x2", self.root))
+
+
+def create_sandbox_engine(
+    spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+) -> SandboxEngine | SandboxUpscaleEngine | SandboxEsrganEngine:
+    """The sandbox engine for `spec`, building its tiny model under `models_dir` on first use."""
+    if spec.family == "latent-upscaler":
+        return SandboxUpscaleEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
+    if spec.family == "esrgan":
+        return SandboxEsrganEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
+    return SandboxEngine(spec, models_dir=models_dir, device=device, dtype=dtype)

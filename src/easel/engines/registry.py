@@ -1,0 +1,355 @@
+"""The engine registry: specs from config, engines built lazily, models kept within a budget.
+
+`EngineRegistry` is the only place that picks a backend class from
+`spec.backend` (and `spec.family`), and the only owner of model memory:
+
+- `get(id)` builds the engine object on first use (cheap; nothing loads yet).
+- A model loads on the engine's first `generate` and stays loaded.
+- Loaded models are tracked least-recently-used with their size in bytes
+  (parameters and buffers, measured after loading and after every call,
+  since a generate engine loads its inpainting pipeline on first masking).
+  Before a model loads, and whenever the total exceeds the memory budget,
+  idle models are unloaded, least recently used first. A model that is in
+  use is never unloaded, and neither is the one used last, so a model larger
+  than the budget still runs (alone) without reloading on every call.
+  If loading runs out of memory, every idle model is unloaded and the load
+  is tried once more.
+
+Device and dtype: "auto" picks CUDA with float16 when available, else Apple
+MPS with float32, else CPU with float32. The default memory budget (None) is
+85% of the CUDA device's memory, or half of the machine's RAM otherwise.
+
+This module imports no torch at import time, so the HTTP layer can list
+engines without the inference extra installed; torch is imported when a
+torch backend is first built.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import os
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from easel.engines.base import (
+    Engine,
+    EngineSpec,
+    GenerationRequest,
+    GenerationResult,
+    ProgressCallback,
+)
+from easel.errors import NotFound, OutOfMemory
+
+__all__ = ["EngineRegistry"]
+
+_DTYPES = ("auto", "float16", "bfloat16", "float32")
+
+
+class _Backend(Protocol):
+    """What the registry needs from a backend engine on top of `Engine`."""
+
+    spec: EngineSpec
+
+    @property
+    def loaded(self) -> bool: ...
+
+    def load(self) -> None: ...
+
+    def unload(self) -> None: ...
+
+    def memory_bytes(self) -> int: ...
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> builtins.list[GenerationResult]: ...
+
+
+class _ManagedEngine:
+    """The `Engine` handed out by the registry: loads on demand and keeps the LRU current."""
+
+    def __init__(self, registry: EngineRegistry, backend: _Backend):
+        self.spec = backend.spec
+        self.backend = backend
+        self._registry = registry
+
+    @property
+    def loaded(self) -> bool:
+        return self.backend.loaded
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> builtins.list[GenerationResult]:
+        self._registry._acquire(self.spec.id)
+        try:
+            return self.backend.generate(requests, progress=progress, cancel=cancel)
+        finally:
+            self._registry._release(self.spec.id)
+
+
+class EngineRegistry:
+    """Engines declared in config, built lazily, with models kept within a memory budget.
+
+    Args:
+        specs: engine specs in config order (ids must be unique).
+        data_dir: easel's data directory.
+        device: "auto", or a torch device ("cuda", "cuda:1", "mps", "cpu").
+        dtype: "auto", "float16", "bfloat16" or "float32".
+        memory_budget_mb: how much model memory may stay loaded; None picks
+            a default from the hardware (see the module docstring).
+        models_dir: where sandbox engines build their tiny models; default
+            `data_dir/sandbox`. Processes pointed at the same directory share
+            the models (builds are atomic).
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[EngineSpec],
+        *,
+        data_dir: Path,
+        device: str = "auto",
+        dtype: str = "auto",
+        memory_budget_mb: int | None = None,
+        models_dir: Path | None = None,
+    ):
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}; got {dtype!r}")
+        if memory_budget_mb is not None and memory_budget_mb < 0:
+            raise ValueError(f"memory_budget_mb must be >= 0; got {memory_budget_mb}")
+        self._specs: dict[str, EngineSpec] = {}
+        for spec in specs:
+            if spec.id in self._specs:
+                raise ValueError(f"engine id {spec.id!r} is declared twice")
+            _check_spec(spec)
+            self._specs[spec.id] = spec
+        self.data_dir = Path(data_dir)
+        self.models_dir = Path(models_dir) if models_dir is not None else self.data_dir / "sandbox"
+        self._requested_device = device
+        self._requested_dtype = dtype
+        self._budget_mb = memory_budget_mb
+        self._device: str | None = None
+        self._dtype: str | None = None
+        self._budget: int | None = None
+        self._lock = threading.RLock()
+        self._engines: dict[str, _ManagedEngine] = {}
+        self._loaded: OrderedDict[str, int] = OrderedDict()  # least recently used first
+        self._in_use: Counter[str] = Counter()
+        self._last_size: dict[str, int] = {}  # measured size of each model when last loaded
+
+    # -- specs
+
+    def list(self) -> builtins.list[EngineSpec]:
+        """Enabled engines, in config order."""
+        return [spec for spec in self._specs.values() if spec.enabled]
+
+    def spec(self, engine_id: str) -> EngineSpec:
+        """The enabled engine `engine_id`; raises NotFound otherwise."""
+        spec = self._specs.get(engine_id)
+        if spec is None or not spec.enabled:
+            raise NotFound(f"The specified engine (ID {engine_id}) was not found.")
+        return spec
+
+    def get(self, engine_id: str) -> Engine:
+        """The engine `engine_id`, built on first use (its model loads on first generate)."""
+        spec = self.spec(engine_id)
+        with self._lock:
+            engine = self._engines.get(engine_id)
+            if engine is None:
+                engine = _ManagedEngine(self, self._build(spec))
+                self._engines[engine_id] = engine
+            return engine
+
+    # -- hardware
+
+    @property
+    def device(self) -> str:
+        """The torch device engines run on (resolved on first use)."""
+        with self._lock:
+            if self._device is None:
+                self._device = _resolve_device(self._requested_device)
+            return self._device
+
+    @property
+    def dtype(self) -> str:
+        """The floating-point type models are loaded in."""
+        with self._lock:
+            if self._dtype is None:
+                self._dtype = _resolve_dtype(self._requested_dtype, self.device)
+            return self._dtype
+
+    @property
+    def memory_budget_bytes(self) -> int:
+        with self._lock:
+            if self._budget is None:
+                if self._budget_mb is not None:
+                    self._budget = self._budget_mb * 1024 * 1024
+                else:
+                    self._budget = _default_budget(self.device)
+            return self._budget
+
+    # -- loaded models
+
+    def loaded_engine_ids(self) -> builtins.list[str]:
+        """Ids of engines whose models are loaded, least recently used first."""
+        with self._lock:
+            return builtins.list(self._loaded)
+
+    def memory_used_bytes(self) -> int:
+        """Estimated bytes of all loaded models."""
+        with self._lock:
+            return sum(self._loaded.values())
+
+    def unload(self, engine_id: str) -> None:
+        """Unload one engine's model now (it reloads on its next use)."""
+        with self._lock:
+            engine = self._engines.get(engine_id)
+            if engine is not None:
+                engine.backend.unload()
+            self._loaded.pop(engine_id, None)
+
+    def unload_all(self) -> None:
+        """Unload every model, e.g. at shutdown."""
+        with self._lock:
+            for engine_id in builtins.list(self._engines):
+                self.unload(engine_id)
+
+    # -- internals
+
+    def _build(self, spec: EngineSpec) -> _Backend:
+        if spec.backend == "lanczos":  # no torch needed
+            cls: Any = _import("easel.engines.backends.lanczos", "LanczosEngine")
+            backend: _Backend = cls(spec)
+            return backend
+        kwargs: dict[str, Any] = {"device": self.device, "dtype": self.dtype}
+        if spec.backend == "sandbox":
+            create = _import("easel.engines.backends.sandbox", "create_sandbox_engine")
+            backend = create(spec, models_dir=self.models_dir, **kwargs)
+        elif spec.backend == "esrgan":
+            backend = _import("easel.engines.backends.esrgan", "EsrganEngine")(spec, **kwargs)
+        elif spec.family == "latent-upscaler":
+            cls = _import("easel.engines.backends.diffusers", "LatentUpscaleEngine")
+            backend = cls(spec, **kwargs)
+        else:
+            backend = _import("easel.engines.backends.diffusers", "DiffusersEngine")(spec, **kwargs)
+        return backend
+
+    def _acquire(self, engine_id: str) -> None:
+        """Mark `engine_id` in use and make sure its model is loaded, within the budget."""
+        engine = self._engines[engine_id]
+        with self._lock:
+            self._in_use[engine_id] += 1
+            if engine_id in self._loaded:
+                self._loaded.move_to_end(engine_id)
+        try:
+            if not engine.backend.loaded:
+                with self._lock:
+                    # Make room for the size this model had last time, if known.
+                    self._evict(keep=engine_id, incoming=self._last_size.get(engine_id, 0))
+                try:
+                    engine.backend.load()
+                except OutOfMemory:
+                    with self._lock:
+                        self._evict(keep=engine_id, everything_idle=True)
+                    engine.backend.load()
+                self._measure(engine_id)
+        except BaseException:
+            self._release(engine_id, measure=False)
+            raise
+
+    def _release(self, engine_id: str, *, measure: bool = True) -> None:
+        if measure:
+            self._measure(engine_id)
+        with self._lock:
+            self._in_use[engine_id] -= 1
+            if self._in_use[engine_id] <= 0:
+                del self._in_use[engine_id]
+            self._evict(keep=engine_id)
+
+    def _measure(self, engine_id: str) -> None:
+        backend = self._engines[engine_id].backend
+        with self._lock:
+            if backend.loaded:
+                size = backend.memory_bytes()
+                self._loaded[engine_id] = size
+                self._loaded.move_to_end(engine_id)
+                self._last_size[engine_id] = size
+            else:
+                self._loaded.pop(engine_id, None)
+            self._evict(keep=engine_id)
+
+    def _evict(self, *, keep: str, incoming: int = 0, everything_idle: bool = False) -> None:
+        """Unload idle models other than `keep`, least recently used first, until the budget holds.
+
+        `keep` is the engine being used right now: it stays loaded even when it
+        alone exceeds the budget, so a big model is not reloaded on every call.
+        """
+        budget = self.memory_budget_bytes
+        for engine_id in builtins.list(self._loaded):
+            if not everything_idle and sum(self._loaded.values()) + incoming <= budget:
+                return
+            if engine_id == keep or self._in_use[engine_id] > 0:
+                continue
+            self.unload(engine_id)
+
+
+def _check_spec(spec: EngineSpec) -> None:
+    upscaler = spec.family in ("esrgan", "latent-upscaler")
+    if (spec.kind == "upscale") != upscaler:
+        raise ValueError(
+            f"engine {spec.id}: kind {spec.kind!r} does not fit family {spec.family!r}"
+        )
+    if spec.backend == "lanczos" and spec.kind != "upscale":
+        raise ValueError(f"engine {spec.id}: the lanczos backend serves upscale engines only")
+    if spec.backend == "esrgan" and spec.family != "esrgan":
+        raise ValueError(f"engine {spec.id}: the esrgan backend needs family 'esrgan'")
+    if spec.backend == "diffusers" and spec.family == "esrgan":
+        raise ValueError(f"engine {spec.id}: esrgan weights need backend 'esrgan'")
+    if spec.backend in ("diffusers", "esrgan") and not spec.model:
+        raise ValueError(f"engine {spec.id}: backend {spec.backend!r} needs `model`")
+
+
+def _import(module: str, name: str) -> Any:
+    return getattr(importlib.import_module(module), name)
+
+
+def _resolve_device(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _resolve_dtype(requested: str, device: str) -> str:
+    if requested != "auto":
+        return requested
+    return "float16" if device.startswith("cuda") else "float32"
+
+
+def _default_budget(device: str) -> int:
+    if device.startswith("cuda"):
+        import torch
+
+        index = torch.device(device).index or 0
+        return int(torch.cuda.get_device_properties(index).total_memory * 0.85)
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        ram = 16 * 1024**3
+    return int(ram // 2)
