@@ -7,6 +7,8 @@ from easel.accounts.service import AccountsService
 from easel.billing.prices import to_milli
 from easel.billing.service import BillingService
 
+BOOTSTRAP_KEY_NAME = "bootstrap"
+
 
 def bootstrap_admin(
     accounts: AccountsService, billing: BillingService, *, email: str, credits: float
@@ -19,4 +21,4 @@ def bootstrap_admin(
     accounts.add_member(user_id, org_id, role="OWNER", default=True)
     if credits > 0:
         billing.grant(org_id, to_milli(credits), note="bootstrap grant")
-    return accounts.create_key(user_id, name="bootstrap")
+    return accounts.create_key(user_id, name=BOOTSTRAP_KEY_NAME)

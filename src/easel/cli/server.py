@@ -18,14 +18,14 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     config: Path | None = cli_settings.ConfigOption,
-    host: str | None = typer.Option(None, help="Interface to listen on [default: 127.0.0.1]."),
-    port: int | None = typer.Option(None, help="Port to listen on [default: 8000]."),
+    host: str | None = typer.Option(None, help="Interface to listen on (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port to listen on (default 8000)."),
     data_dir: Path | None = typer.Option(
         None,
-        help="Directory for the SQLite database, artifacts and sandbox models [default: .easel].",
+        help="Directory for the SQLite database, artifacts and sandbox models (default .easel).",
     ),
     database_url: str | None = typer.Option(
-        None, help="SQLAlchemy database URL [default: SQLite in the data directory]."
+        None, help="SQLAlchemy database URL (default: SQLite in the data directory)."
     ),
 ) -> None:
     """Run the API server. Every setting is also an EASEL_* variable or an easel.toml key.
