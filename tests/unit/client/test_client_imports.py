@@ -40,7 +40,7 @@ SERVER_PACKAGES = (
 
 CHECK = f"""
 import sys
-import easel.client, easel.cli.client_commands
+import easel.client, easel.cli.client_commands, easel.cli.main
 loaded = set(sys.modules)
 heavy = sorted(m for m in loaded if m.split(".")[0] in {FORBIDDEN!r})
 server = sorted(m for m in loaded if m.startswith({SERVER_PACKAGES!r}))
