@@ -46,7 +46,7 @@ async def image_to_image(
     fields, files = await _form(request)
     body = p.validate_body(p.ImageToImageRequestBody, fields)
     as_png = _check_accept(request, body.samples)
-    init = _image(files, "init_image", services).convert("RGB")
+    init = (await _decode(files, "init_image", services)).convert("RGB")
     check_dimensions(spec.family, init.width, init.height, subject="init_image")
     schedule: tuple[float | None, float | None]
     if body.init_image_mode == "STEP_SCHEDULE":
@@ -76,9 +76,9 @@ async def masking(
     fields, files = await _form(request)
     body = p.validate_body(p.MaskingRequestBody, fields)
     as_png = _check_accept(request, body.samples)
-    init = _image(files, "init_image", services)
+    init = await _decode(files, "init_image", services)
     check_dimensions(spec.family, init.width, init.height, subject="init_image")
-    mask = _mask(body.mask_source, init, files, services)
+    mask = await anyio.to_thread.run_sync(_mask, body.mask_source, init, files, services)
     generation = _request(
         "masking",
         body,
@@ -99,7 +99,7 @@ async def upscale(
     fields, files = await _form(request)
     body = p.validate_body(p.UpscaleRequestBody, fields)
     as_png = _check_accept(request, 1)
-    image = _image(files, "image", services).convert("RGB")
+    image = (await _decode(files, "image", services)).convert("RGB")
     width, height = upscale_size(
         image.width, image.height, target_width=body.width, target_height=body.height
     )
@@ -156,6 +156,11 @@ async def _form(request: Request) -> tuple[dict[str, Any], dict[str, bytes]]:
     async with request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS) as form:
         fields, uploads = p.fold_form(form)
         return fields, {name: await upload.read() for name, upload in uploads.items()}
+
+
+async def _decode(files: dict[str, bytes], field: str, services: AppServices) -> Image.Image:
+    """Decode off the event loop: a 10 MiB PNG takes long enough to stall other requests."""
+    return await anyio.to_thread.run_sync(_image, files, field, services)
 
 
 def _image(files: dict[str, bytes], field: str, services: AppServices) -> Image.Image:
