@@ -12,7 +12,7 @@ from easel.api.services import Services
 from easel.engines.base import EngineSpec, GenerationRequest
 from easel.errors import EaselError
 from easel.jobs.models import JobView
-from easel.jobs.service import Submission
+from easel.jobs.service import JobHandle, Submission
 
 
 async def submit(
@@ -23,7 +23,7 @@ async def submit(
     generation: GenerationRequest,
     *,
     requested_seed: int,
-) -> JobView:
+) -> JobHandle:
     who = Submission(
         organization_id=principal.organization_id,
         user_id=principal.user_id,
@@ -31,20 +31,20 @@ async def submit(
         request_id=request.state.request_id,
         idempotency_key=request.headers.get("idempotency-key"),
     )
-    job = await services.jobs.submit(
+    handle = await services.jobs.submit(
         spec,
         generation,
         who,
         requested_seed=requested_seed,
         parameters=png_parameters(spec, generation),
     )
-    request.state.generation_id = job.id
-    return job
+    request.state.generation_id = handle.id
+    return handle
 
 
-async def run_to_completion(request: Request, services: Services, job: JobView) -> JobView:
+async def run_to_completion(request: Request, handle: JobHandle) -> JobView:
     """Wait for the job; if the client disconnects first, cancel the job it started."""
-    owns_job = job.request_id == request.state.request_id
+    owns_job = handle.job.request_id == request.state.request_id
     finished: JobView | None = None
     async with anyio.create_task_group() as tasks:
 
@@ -53,12 +53,12 @@ async def run_to_completion(request: Request, services: Services, job: JobView) 
                 message = await request.receive()
                 if message["type"] == "http.disconnect":
                     if owns_job:
-                        await anyio.to_thread.run_sync(services.jobs.cancel_job, job.id)
+                        await handle.cancel()
                     tasks.cancel_scope.cancel()
                     return
 
         tasks.start_soon(watch_disconnect)
-        finished = await services.jobs.wait(job.id)
+        finished = await handle.result()
         tasks.cancel_scope.cancel()
     if finished is None:  # the client went away; nobody reads this response
         raise EaselError("client disconnected", name="client_closed_request")

@@ -42,6 +42,33 @@ POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
+class JobHandle:
+    """A submitted job: follow its progress, await its result, or cancel it.
+
+    Backed by the durable JobStore, not by executor memory, so a handle works
+    the same whichever executor (and whichever process) runs the job.
+    """
+
+    job: JobView
+    _service: JobService
+
+    @property
+    def id(self) -> str:
+        return self.job.id
+
+    def progress(self) -> AsyncIterator[JobView]:
+        """The job each time its status or progress changes, ending with its final state."""
+        return self._service.follow(self.id)
+
+    async def result(self) -> JobView:
+        """The job in its final state."""
+        return await self._service.wait(self.id)
+
+    async def cancel(self) -> None:
+        await anyio.to_thread.run_sync(self._service.cancel_job, self.id)
+
+
+@dataclass(frozen=True)
 class Submission:
     """Who asks for a generation."""
 
@@ -94,7 +121,7 @@ class JobService:
         *,
         requested_seed: int,
         parameters: dict[str, Any],
-    ) -> JobView:
+    ) -> JobHandle:
         """Create (or, for a repeated idempotency key, find) the job for `request`."""
         if who.idempotency_key is not None and not 0 < len(who.idempotency_key) <= 255:
             raise InvalidRequest(f"idempotency-key: must be 1-{MAX_IDEMPOTENCY_KEY} characters")
@@ -103,10 +130,11 @@ class JobService:
         if who.idempotency_key is not None:
             existing = await self._existing(who, encoded.params_hash)
             if existing is not None:
-                return existing
-        return await anyio.to_thread.run_sync(
+                return JobHandle(existing, self)
+        job = await anyio.to_thread.run_sync(
             lambda: self._create(spec, request, who, encoded, parameters)
         )
+        return JobHandle(job, self)
 
     def _create(
         self,

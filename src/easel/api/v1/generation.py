@@ -206,14 +206,14 @@ async def _run(
     as_png: bool,
     requested_seed: int,
 ) -> Response:
-    job = await jobflow.submit(
+    handle = await jobflow.submit(
         request, services, principal, spec, generation, requested_seed=requested_seed
     )
-    finished = await jobflow.run_to_completion(request, services, job)
+    finished = await jobflow.run_to_completion(request, handle)
     artifacts = await anyio.to_thread.run_sync(
         lambda: [
             RenderedArtifact(services.jobs.artifact_bytes(a.key), a.seed, a.finish_reason)
             for a in finished.artifacts
         ]
     )
-    return render_artifacts(artifacts, as_png=as_png, headers={"X-Generation-Id": job.id})
+    return render_artifacts(artifacts, as_png=as_png, headers={"X-Generation-Id": handle.id})
