@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import sys
 import time
@@ -39,6 +37,7 @@ from easel.jobs.runner import JobRunner
 from easel.jobs.scheduler import FairScheduler, SchedulerLimits
 from easel.jobs.service import JobService
 from easel.jobs.store import JobStore, process_owner
+from easel.jobs.sweeper import Sweeper
 from easel.ratelimit import RateLimiter, RateLimitPolicy
 from easel.safety.prompts import PromptFilter
 from easel.storage.local import LocalArtifactStore
@@ -104,15 +103,6 @@ def build_jobs(
     return executor, service
 
 
-async def _sweep_forever(jobs: JobService, interval: float) -> None:
-    while True:
-        try:
-            await anyio.to_thread.run_sync(jobs.sweep_expired)
-        except Exception:  # a failed sweep is retried on the next tick
-            log.exception("retention sweep failed")
-        await anyio.sleep(interval)
-
-
 def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> FastAPI:
     """Build the easel app. `clock` drives the rate limiter (tests move it)."""
     db = Database(settings.database_url, echo=settings.database.echo)
@@ -152,17 +142,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
                 _announce_bootstrap_key(created.secret, settings.server.bootstrap_email)
         await anyio.to_thread.run_sync(job_service.recover_orphans)
         await executor.start()
-        # A plain task, not a task group: the lifespan may be entered and left in
-        # different tasks (test harnesses do), which a cancel scope does not allow.
-        sweeper = asyncio.create_task(
-            _sweep_forever(job_service, settings.jobs.sweep_interval_seconds)
-        )
+        sweeper = Sweeper(job_service.sweep_expired, settings.jobs.sweep_interval_seconds)
+        sweeper.start()
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            await anyio.to_thread.run_sync(sweeper.stop)
             await executor.stop()
             if services.rate_limiter is not None:
                 await services.rate_limiter.aclose()
