@@ -57,9 +57,15 @@ class RequestContextMiddleware:
                 response_started = True
                 status = message["status"]
                 headers = [
-                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() not in (b"x-request-id", b"x-generation-id")
                 ]
                 headers.append((b"x-request-id", request_id.encode()))
+                # every response to a generation carries its job id, errors included
+                generation_id = state.get("generation_id")
+                if generation_id:
+                    headers.append((b"x-generation-id", generation_id.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -255,7 +255,9 @@ async def test_engine_failure_is_500_and_releases_credits(
     engine = FakeEngine(services.engines.spec(SD))
     engine.fail_with = EngineError("out of luck")
     fake_engines[SD] = engine
-    error(await post_t2i(client, account), 500, "server_error")
+    response = await post_t2i(client, account)
+    error(response, 500, "server_error")
+    assert len(response.headers["x-generation-id"]) == 64  # the failed job's id
     assert services.billing.available_credits(account.org_id) == 50
     assert [e.kind for e in services.billing.ledger(account.org_id)] == ["grant"]
 

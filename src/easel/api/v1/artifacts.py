@@ -21,15 +21,13 @@ def wants_png(accept: str | None) -> bool:
     return accept is not None and accept.strip().lower().startswith("image/")
 
 
-def render_artifacts(
-    artifacts: list[RenderedArtifact], *, as_png: bool, headers: dict[str, str]
-) -> Response:
+def render_artifacts(artifacts: list[RenderedArtifact], *, as_png: bool) -> Response:
     if as_png:
         first = artifacts[0]
         return Response(
             first.png,
             media_type="image/png",
-            headers={**headers, "Finish-Reason": first.finish_reason, "Seed": str(first.seed)},
+            headers={"Finish-Reason": first.finish_reason, "Seed": str(first.seed)},
         )
     return JSONResponse(
         {
@@ -41,6 +39,5 @@ def render_artifacts(
                 }
                 for a in artifacts
             ]
-        },
-        headers=headers,
+        }
     )

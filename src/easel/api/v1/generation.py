@@ -216,4 +216,4 @@ async def _run(
             for a in finished.artifacts
         ]
     )
-    return render_artifacts(artifacts, as_png=as_png, headers={"X-Generation-Id": handle.id})
+    return render_artifacts(artifacts, as_png=as_png)
