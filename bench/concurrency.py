@@ -1,14 +1,16 @@
 """Throughput and latency under N concurrent clients: easel (batching on/off) vs a naive server.
 
-For each configuration a fresh server runs on a free 127.0.0.1 port:
+Three servers run side by side, each on a free 127.0.0.1 port:
 
 - easel, batching on  (EASEL_JOBS__BATCHING=true, EASEL_JOBS__MAX_BATCH_SIZE=4)
 - easel, batching off (EASEL_JOBS__BATCHING=false)
 - naive: bench/naive_server.py, one FastAPI handler calling one diffusers
   pipeline under a global threading.Lock
 
-and N closed-loop clients (each sends its next request when the last one
-answered) submit sandbox text-to-image requests. Afterwards a probe checks
+For each N, N closed-loop clients (each sends its next request when the
+last one answered) submit sandbox text-to-image requests to each server in
+turn (one server busy at a time, the order rotating between levels), so a
+drift in the machine's speed hits all three alike. Afterwards a probe checks
 whether batched images equal unbatched ones pixel for pixel. Writes
 bench/concurrency.md.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -36,6 +39,7 @@ import httpx
 EASEL_CLI = str(Path(h.PYTHON).parent / "easel")
 EXTRA_ORGS = 3  # plus the bootstrap organization: 4 organizations, one key each
 PROBE_SEEDS = (11, 22, 33, 44)
+QUIET_BETWEEN = 20  # seconds to wait at most for idle CPUs before each level
 ROUTE = f"/v1/generation/{h.ENGINE_ID}/text-to-image"
 
 
@@ -97,6 +101,7 @@ class Outcome:
     probes: dict[str, Probe] = field(default_factory=dict)
     peak_rss_mib: dict[str, float] = field(default_factory=dict)
     threads: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    noise: dict[str, float] = field(default_factory=dict)  # other processes' CPU share
 
 
 class Deadline:
@@ -328,60 +333,88 @@ async def warm_up(url: str, key: str, args: argparse.Namespace) -> None:
         raise RuntimeError(f"warm-up failed with HTTP {sample.status}")
 
 
-async def exercise(
-    config: Config, url: str, keys: list[str], args: argparse.Namespace, deadline: Deadline
-) -> tuple[list[Phase], Probe]:
-    easel = config.env is not None
-    await warm_up(url, keys[0], args)
-    phases = []
-    for clients, per_client in args.plan:
-        samples, wall = await run_phase(url, keys, clients, per_client, args, deadline.left())
-        phase = Phase(config.name, clients, samples, wall)
-        if easel:
-            phase.batch_sizes = [len(g) for g in batches(await job_spans(url, samples))]
-        print(
-            f"{config.name:>20} N={clients:<3} {phase.images_per_second:.3f} img/s, "
-            f"p50 {h.percentile(phase.ok, 50):.2f} s, p95 {h.percentile(phase.ok, 95):.2f} s"
-        )
-        phases.append(phase)
-    return phases, await asyncio.wait_for(probe(url, keys, args, easel=easel), deadline.left())
+def start_servers(
+    args: argparse.Namespace, work_dir: Path, stack: contextlib.ExitStack
+) -> dict[str, h.Server]:
+    """Every configuration's server, one after the other; `stack` stops them all."""
+    servers = {}
+    for config in CONFIGS:
+        if config.env is None:
+            server_cm = h.serve_naive(args.models_dir, work_dir)
+        else:
+            # Both easel servers use one data dir (one SQLite database, the same accounts);
+            # each is idle while the other is measured.
+            env = h.easel_env(args.models_dir, **config.env)
+            server_cm = h.serve_easel(work_dir / "easel-data", env, work_dir)
+        servers[config.name] = stack.enter_context(server_cm)
+    return servers
 
 
-def run_config(
+def account_keys(servers: dict[str, h.Server], work_dir: Path) -> dict[str, list[str]]:
+    """API keys per configuration: easel's bootstrap key plus one per extra organization."""
+    bootstrap = next(s.api_key() for s in servers.values() if s.api_key())
+    easel_keys = [bootstrap] + create_org_keys(work_dir / "easel-data", EXTRA_ORGS)
+    return {c.name: easel_keys if c.env is not None else [""] for c in CONFIGS}
+
+
+async def run_level(
     config: Config,
-    args: argparse.Namespace,
-    work_dir: Path,
+    url: str,
     keys: list[str],
-    outcome: Outcome,
+    level: tuple[int, int],
+    args: argparse.Namespace,
     deadline: Deadline,
-) -> list[str]:
-    """Start the configuration's server, exercise it, stop it; returns the keys to use."""
-    if config.env is None:
-        server_cm = h.serve_naive(args.models_dir, work_dir)
-    else:
-        # The easel servers share one data dir, so the accounts made for the first serve both.
-        env = h.easel_env(args.models_dir, **config.env)
-        server_cm = h.serve_easel(work_dir / "easel-data", env, work_dir)
-    with server_cm as server:
-        if config.env is not None and not keys:
-            keys = [server.api_key()] + create_org_keys(work_dir / "easel-data", EXTRA_ORGS)
-        use_keys = keys if config.env is not None else [""]
-        phases, result = asyncio.run(exercise(config, server.url, use_keys, args, deadline))
-        outcome.peak_rss_mib[config.name] = server.peak_rss_mib()
-    outcome.phases += phases
-    outcome.probes[config.name] = result
-    return keys
+) -> Phase:
+    clients, per_client = level
+    samples, wall = await run_phase(url, keys, clients, per_client, args, deadline.left())
+    phase = Phase(config.name, clients, samples, wall)
+    if config.env is not None:
+        phase.batch_sizes = [len(g) for g in batches(await job_spans(url, samples))]
+    print(
+        f"{config.name:>20} N={clients:<3} {phase.images_per_second:.3f} img/s, "
+        f"p50 {h.percentile(phase.ok, 50):.2f} s, p95 {h.percentile(phase.ok, 95):.2f} s"
+    )
+    return phase
+
+
+async def exercise(
+    servers: dict[str, h.Server],
+    keys: dict[str, list[str]],
+    args: argparse.Namespace,
+    deadline: Deadline,
+) -> Outcome:
+    """Each level on every server in turn (rotating the order), then the probes."""
+    outcome = Outcome()
+    pids = [s.pid for s in servers.values()]
+    for config in CONFIGS:
+        await warm_up(servers[config.name].url, keys[config.name][0], args)
+    for index, level in enumerate(args.plan):
+        print(f"-- N={level[0]} ({h.wait_for_quiet(min(QUIET_BETWEEN, deadline.left()))})")
+        meter = h.CpuMeter(pids)
+        for config in CONFIGS[index % 3 :] + CONFIGS[: index % 3]:
+            url, use = servers[config.name].url, keys[config.name]
+            outcome.phases.append(await run_level(config, url, use, level, args, deadline))
+        outcome.noise[f"N={level[0]}"] = meter.share()
+    print("-- probes")
+    meter = h.CpuMeter(pids)
+    for config in CONFIGS:
+        url, easel = servers[config.name].url, config.env is not None
+        check = probe(url, keys[config.name], args, easel=easel)
+        outcome.probes[config.name] = await asyncio.wait_for(check, deadline.left())
+    outcome.noise["probes"] = meter.share()
+    return outcome
 
 
 def measure(args: argparse.Namespace, work_dir: Path) -> Outcome:
     deadline = Deadline(args.budget)
-    outcome = Outcome()
-    keys: list[str] = []
-    for config in CONFIGS:
-        print(f"-- {config.name}")
-        keys = run_config(config, args, work_dir, keys, outcome, deadline)
-    print("-- thread check")
+    with contextlib.ExitStack() as stack:
+        servers = start_servers(args, work_dir, stack)
+        outcome = asyncio.run(exercise(servers, account_keys(servers, work_dir), args, deadline))
+        outcome.peak_rss_mib = {name: s.peak_rss_mib() for name, s in servers.items()}
+    print(f"-- thread check ({h.wait_for_quiet(min(QUIET_BETWEEN, deadline.left()))})")
+    meter = h.CpuMeter()
     outcome.threads = thread_check(args, deadline)
+    outcome.noise["thread check"] = meter.share()
     return outcome
 
 
@@ -412,7 +445,8 @@ def _phase(outcome: Outcome, config: str, clients: int) -> Phase:
 
 def results_table(outcome: Outcome) -> str:
     rows = []
-    for p in outcome.phases:
+    order = {c.name: i for i, c in enumerate(CONFIGS)}
+    for p in sorted(outcome.phases, key=lambda p: (order[p.config], p.clients)):
         batch = f"{len(p.ok) / len(p.batch_sizes):.2f}" if p.batch_sizes else "-"
         rows.append(
             [
@@ -430,6 +464,14 @@ def results_table(outcome: Outcome) -> str:
     header = ["server", "N clients", "requests", "failed", "wall (s)", "images/s"]
     header += ["p50 latency (s)", "p95 latency (s)", "mean batch size"]
     return h.table(header, rows)
+
+
+def noise_line(outcome: Outcome) -> str:
+    shares = ", ".join(f"{name} {100 * share:.0f}%" for name, share in outcome.noise.items())
+    return (
+        "Share of the machine's CPU used by other processes while each level ran (this machine "
+        f"is shared; high values make those numbers slower and noisier): {shares}."
+    )
 
 
 def ratio_table(outcome: Outcome, args: argparse.Namespace) -> str:
@@ -610,7 +652,7 @@ def report(args: argparse.Namespace, facts: dict[str, str], outcome: Outcome, no
                 }
             ),
             _method(args),
-            "## Results\n\n" + results_table(outcome),
+            "## Results\n\n" + results_table(outcome) + "\n\n" + noise_line(outcome),
             "## Ratios\n\n"
             "Throughput ratios above 1 and latency ratios below 1 favour the first named.\n\n"
             + ratio_table(outcome, args),
@@ -623,7 +665,7 @@ def report(args: argparse.Namespace, facts: dict[str, str], outcome: Outcome, no
 
 def _memory_note() -> str:
     return (
-        "Peak RSS over the whole configuration (all levels and the probe). easel with batching "
+        "Peak RSS over the whole run (all levels and the probe). easel with batching "
         "on holds the activations of up to 4 images at once. The naive server ran its handler "
         "on up to 16 thread-pool threads; glibc gives each thread its own malloc arena, which "
         "keeps freed tensor memory, so its peak grows with the number of threads that ran a "
@@ -645,8 +687,10 @@ def _method(args: argparse.Namespace) -> str:
   Latency is measured by the client from send to the full PNG; images/s is successful images
   divided by the wall time from the first send to the last answer. p95 over so few samples is
   close to the maximum.
-- Each server is a fresh subprocess on a free 127.0.0.1 port, warmed up with one request (model
-  load) before the timed levels, and stopped at the end of its configuration.
+- The three servers are subprocesses on free 127.0.0.1 ports, started together, warmed up with
+  one request each (model load), and stopped at the end. Each level runs against each server in
+  turn, one server busy at a time (the others idle), the order rotating from level to level, so
+  slow drifts in the machine's speed hit all three alike.
 - easel: `easel serve`, SQLite in a temporary data dir, models from a shared
   `EASEL_ENGINE__MODELS_DIR`, `EASEL_RATE_LIMIT__ENABLED=false`, `EASEL_JOBS__WORKERS=1`
   (default). Batching on: `EASEL_JOBS__BATCHING=true`, `EASEL_JOBS__MAX_BATCH_SIZE=4`; off:

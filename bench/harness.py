@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -276,30 +276,37 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 class CpuMeter:
     """CPU seconds the whole machine spent busy, and how much of it was not ours.
 
-    "Ours" is this process plus its children that have been waited for (every
-    server is waited for when it stops), so read `foreign_seconds` after the
-    servers stopped. On a shared machine it says how much other work competed.
+    "Ours" is this process, its children that have been waited for (every
+    server is waited for when it stops), and the running processes `live_pids`
+    (read before they stop). On a shared machine it says how much other work
+    competed with the benchmark.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, live_pids: Sequence[int] = ()) -> None:
+        self._pids = tuple(live_pids)  # our running servers (not yet waited for)
         self._busy = _machine_cpu_seconds()[0]
-        self._ours = _our_cpu_seconds()
+        self._ours = self._our_seconds()
         self._wall = time.monotonic()
+
+    def _our_seconds(self) -> float:
+        return _our_cpu_seconds() + sum(process_cpu_seconds(pid) for pid in self._pids)
 
     def foreign_seconds(self) -> float:
         busy = _machine_cpu_seconds()[0] - self._busy
-        ours = _our_cpu_seconds() - self._ours
+        ours = self._our_seconds() - self._ours
         return max(0.0, busy - ours)
 
     def elapsed(self) -> float:
         return time.monotonic() - self._wall
 
+    def share(self) -> float:
+        """Fraction of the machine's CPU capacity other processes used so far."""
+        return self.foreign_seconds() / (self.elapsed() * (os.cpu_count() or 1))
+
     def summary(self) -> str:
-        foreign, wall = self.foreign_seconds(), self.elapsed()
-        cpus = os.cpu_count() or 1
         return (
-            f"{foreign:.0f} CPU-s by other processes over {wall:.0f} s "
-            f"({100 * foreign / (wall * cpus):.0f}% of the machine)"
+            f"{self.foreign_seconds():.0f} CPU-s by other processes over {self.elapsed():.0f} s "
+            f"({100 * self.share():.0f}% of the machine)"
         )
 
 
