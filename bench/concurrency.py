@@ -518,11 +518,18 @@ def summary_section(outcome: Outcome, args: argparse.Namespace) -> str:
         if versus_naive == 0
         else f"at most {versus_naive}/255 away from"
     )
+    floor = ""
+    if 1 in levels:
+        same = _phase(outcome, on, 1).images_per_second / _phase(outcome, off, 1).images_per_second
+        floor = (
+            f" At N=1 both run the same batches of one, so their images/s ratio ({same:.2f}) "
+            "shows the run-to-run noise."
+        )
     return f"""## Summary
 
 - Batching on vs off (N = {", ".join(map(str, levels))}): images/s ratio \
 {ratios(on, off, "ips")}, p50 latency ratio {ratios(on, off, "p50")}, p95 ratio \
-{ratios(on, off, "p95")}. At N={max(levels)} batches held {batch:.2f} images on average.
+{ratios(on, off, "p95")}. At N={max(levels)} batches held {batch:.2f} images on average.{floor}
 - easel vs naive: images/s ratio {ratios(on, naive, "ips")} (batching on) and \
 {ratios(off, naive, "ips")} (off); p50 latency ratio {ratios(on, naive, "p50")} (on) and \
 {ratios(off, naive, "p50")} (off).
