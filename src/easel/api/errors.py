@@ -9,7 +9,7 @@ logged with their traceback and answered with a generic 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -57,17 +57,22 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _validation_message(exc: RequestValidationError) -> str:
+# Where FastAPI says a value came from; not part of the field name a client sent.
+_LOCATIONS = ("body", "query", "path", "header")
+
+
+def describe_errors(errors: Sequence[Any]) -> str:
+    """One `field: problem; …` message from pydantic errors, naming fields as sent
+    (`text_prompts[0][text]`, the multipart spelling)."""
     parts = []
-    for error in exc.errors():
-        location = [
-            str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")
-        ]
-        field = ".".join(location) or "body"
-        message = str(error.get("msg", "invalid value"))
-        if error.get("type") == "missing":
-            message = "is required"
-        parts.append(f"{field}: {message}")
+    for error in errors:
+        name = ""
+        for part in error.get("loc", ()):
+            if not name and part in _LOCATIONS:
+                continue
+            name += f"[{part}]" if isinstance(part, int) or name else str(part)
+        problem = "is required" if error.get("type") == "missing" else str(error.get("msg"))
+        parts.append(f"{name or 'body'}: {problem}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -81,7 +86,7 @@ async def _easel_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(request, 400, "bad_request", _validation_message(exc))
+    return error_response(request, 400, "bad_request", describe_errors(exc.errors()))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
+from easel.api.errors import describe_errors
 from easel.errors import InvalidRequest
 
 Sampler = Literal[
@@ -124,23 +125,7 @@ def validate_body(model: type[Model], data: Any) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequest(describe_validation_error(exc)) from exc
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors(include_url=False):
-        field = _field_name(error.get("loc", ()))
-        message = "is required" if error.get("type") == "missing" else str(error.get("msg"))
-        parts.append(f"{field}: {message}")
-    return "; ".join(parts)
-
-
-def _field_name(loc: tuple[int | str, ...]) -> str:
-    name = ""
-    for part in loc:
-        name += f"[{part}]" if isinstance(part, int) or name else str(part)
-    return name or "body"
+        raise InvalidRequest(describe_errors(exc.errors(include_url=False))) from exc
 
 
 def parse_json(raw: bytes) -> Any:
