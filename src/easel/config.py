@@ -1,7 +1,7 @@
 """Settings: one sub-model per area, read from `EASEL_*` variables and `easel.toml`.
 
-Only the composition roots (`api.app.create_app`, the CLI) call
-`load_settings()`; everything below receives the sub-config it uses.
+Only the composition roots (`easel.wiring`, `api.app.create_app`, the CLI)
+read settings; everything below receives the sub-config it uses.
 Environment variables are `EASEL_<AREA>__<FIELD>`, e.g.
 `EASEL_DATABASE__URL`; the TOML file has one table per area.
 """
@@ -103,9 +103,25 @@ class SafetySettings(BaseModel):
     )
 
 
+class StorageSettings(BaseModel):
+    backend: Literal["local"] = Field(
+        default="local", description="Where input and output images live: local (a directory)"
+    )
+    local_dir: Path | None = Field(
+        default=None,
+        description="Directory of the local artifact store (default: <data_dir>/artifacts)",
+    )
+
+
 class JobSettings(BaseModel):
     executor: Literal["local"] = Field(
-        default="local", description="local: run jobs in this process on its device"
+        default="local", description="local: run jobs in worker threads of this process"
+    )
+    lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a worker holds a job without renewing its lease; a job whose "
+        "lease expired is failed and its credits released",
     )
     workers: int = Field(
         default=1, ge=1, description="Worker threads running batches at once in this process"
@@ -169,6 +185,9 @@ class Settings(BaseSettings):
         default_factory=GenerationSettings, description="Generation limits"
     )
     jobs: JobSettings = Field(default_factory=JobSettings, description="Job execution")
+    storage: StorageSettings = Field(
+        default_factory=StorageSettings, description="Artifact storage"
+    )
     engines: list[EngineSpec] = Field(
         default_factory=default_engines,
         description="The engine registry; defaults to every published v1 engine on sandbox "
@@ -198,6 +217,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.engine.models_dir or self.server.data_dir / "models"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.storage.local_dir or self.server.data_dir / "artifacts"
 
     @property
     def database_url(self) -> str:

@@ -17,7 +17,8 @@ message; `api.errors` renders it as a v1 `{id, name, message}` or a v2beta
     ├── Overloaded                503  server_overloaded (carries retry_after)
     ├── EngineError               500  server_error
     │   └── OutOfMemory           503  out_of_memory
-    └── Cancelled                 409  cancelled (a job stopped on request)
+    ├── Cancelled                 409  cancelled (a job stopped on request)
+    └── ClientClosedRequest       499  client_closed_request (logged only: nobody reads it)
 """
 
 from __future__ import annotations
@@ -107,3 +108,10 @@ class OutOfMemory(EngineError):
 class Cancelled(EaselError):
     status = 409
     name = "cancelled"
+
+
+class ClientClosedRequest(EaselError):
+    """The client went away before its response was ready (nginx's 499)."""
+
+    status = 499
+    name = "client_closed_request"

@@ -1,4 +1,5 @@
-"""The composition root: `create_app(settings)` builds every service and the app."""
+"""The API's composition root: `create_app(settings)` builds the core (see `easel.wiring`),
+the HTTP-only services (rate limiter, metrics, request log) and the app."""
 
 from __future__ import annotations
 
@@ -7,16 +8,13 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
-import anyio
 from fastapi import FastAPI
 from starlette.types import Scope
 
 from easel import __version__
 from easel.accounts.bootstrap import bootstrap_admin
 from easel.accounts.models import Principal
-from easel.accounts.service import AccountsService
 from easel.api import health
 from easel.api.errors import install_error_handlers
 from easel.api.metrics import Metrics
@@ -26,22 +24,11 @@ from easel.api.v1 import engines as v1_engines
 from easel.api.v1 import generation as v1_generation
 from easel.api.v1 import jobs as v1_jobs
 from easel.api.v1 import user as v1_user
-from easel.billing.service import BillingService
 from easel.config import RateLimitSettings, Settings
-from easel.db import migrate
-from easel.db.engine import Database
-from easel.engines.registry import EngineRegistry
-from easel.jobs.executors.local import LocalExecutor
-from easel.jobs.notify import JobNotifier
-from easel.jobs.runner import JobRunner
-from easel.jobs.scheduler import FairScheduler, SchedulerLimits
-from easel.jobs.service import JobService
-from easel.jobs.store import JobStore, process_owner
-from easel.jobs.sweeper import Sweeper
+from easel.engines.base import EngineSource
 from easel.ratelimit import RateLimiter, RateLimitPolicy
-from easel.safety.prompts import PromptFilter
-from easel.storage.local import LocalArtifactStore
 from easel.usage.service import RequestRecord, UsageService
+from easel.wiring import build_core
 
 log = logging.getLogger("easel")
 
@@ -65,63 +52,24 @@ def build_rate_limiter(
     return MemoryRateLimiter(policy, clock=clock)
 
 
-def build_jobs(
-    settings: Settings, db: Database, billing: BillingService, engines: EngineRegistry
-) -> tuple[LocalExecutor, JobService]:
-    """The job layer: store, artifacts, scheduler, executor and the service over them."""
-    store = JobStore(db, billing)
-    artifacts = LocalArtifactStore(settings.server.data_dir / "artifacts")
-    notifier = JobNotifier()
-    jobs = settings.jobs
-    scheduler = FairScheduler(
-        SchedulerLimits(
-            max_queued=jobs.max_queued,
-            max_queued_per_org=jobs.max_queued_per_org,
-            max_running_per_org=jobs.max_running_per_org,
-            max_batch_size=jobs.max_batch_size if jobs.batching else 1,
-        )
-    )
-    runner = JobRunner(
-        store,
-        artifacts,
-        engines,
-        progress_interval=jobs.progress_interval_seconds,
-        notify=notifier.notify,
-    )
-    executor = LocalExecutor(scheduler, runner, store, workers=jobs.workers)
-    service = JobService(
-        engines=engines,
-        billing=billing,
-        store=store,
-        artifacts=artifacts,
-        executor=executor,
-        notifier=notifier,
-        prompt_filter=PromptFilter(settings.safety.blocked_terms),
-        owner=process_owner(),
-        retention=timedelta(hours=jobs.retention_hours),
-    )
-    return executor, service
-
-
-def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> FastAPI:
-    """Build the easel app. `clock` drives the rate limiter (tests move it)."""
-    db = Database(settings.database_url, echo=settings.database.echo)
-    billing = BillingService(db)
-    engines = EngineRegistry(
-        settings.engines,
-        data_dir=settings.models_dir,
-        device=settings.engine.device,
-        dtype=settings.engine.dtype,
-        memory_budget_mb=settings.engine.memory_budget_mb,
-    )
-    executor, job_service = build_jobs(settings, db, billing, engines)
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    engine_source: EngineSource | None = None,
+) -> FastAPI:
+    """Build the easel app. `clock` drives the rate limiter and `engine_source` replaces
+    the engines jobs run on (tests inject both)."""
+    core = build_core(settings, engine_source=engine_source)
+    db = core.db
     services = Services(
         settings=settings,
         db=db,
-        accounts=AccountsService(db),
-        billing=billing,
-        engines=engines,
-        jobs=job_service,
+        accounts=core.accounts,
+        billing=core.billing,
+        engines=core.engines,
+        jobs=core.jobs,
+        generation=core.generation,
         rate_limiter=build_rate_limiter(settings.rate_limit, clock),
         metrics=Metrics(),
     )
@@ -129,29 +77,22 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if settings.database.migrate_on_start:
-            migrate.upgrade(settings.database_url)
-        if settings.server.bootstrap:
-            created = bootstrap_admin(
-                services.accounts,
-                services.billing,
-                email=settings.server.bootstrap_email,
-                credits=settings.server.bootstrap_credits,
-            )
-            if created is not None:
-                _announce_bootstrap_key(created.secret, settings.server.bootstrap_email)
-        await anyio.to_thread.run_sync(job_service.recover_orphans)
-        await executor.start()
-        sweeper = Sweeper(job_service.sweep_expired, settings.jobs.sweep_interval_seconds)
-        sweeper.start()
+        await core.start()
         try:
+            if settings.server.bootstrap:
+                created = bootstrap_admin(
+                    services.accounts,
+                    services.billing,
+                    email=settings.server.bootstrap_email,
+                    credits=settings.server.bootstrap_credits,
+                )
+                if created is not None:
+                    _announce_bootstrap_key(created.secret, settings.server.bootstrap_email)
             yield
         finally:
-            await anyio.to_thread.run_sync(sweeper.stop)
-            await executor.stop()
             if services.rate_limiter is not None:
                 await services.rate_limiter.aclose()
-            db.dispose()
+            await core.stop()
 
     app = FastAPI(
         title="easel",

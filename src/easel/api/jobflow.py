@@ -1,28 +1,30 @@
-"""Running a job for a synchronous request: submit, wait, cancel if the client leaves."""
+"""Running a generation for a synchronous request: start it, wait, watch the client.
+
+A client that goes away cancels the job it started, unless it sent an
+`Idempotency-Key`: then the job runs on, so the client's retry (which an SDK
+makes after a read timeout) attaches to it and gets the result.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
 
 import anyio
 from fastapi import Request
 
 from easel.accounts.models import Principal
 from easel.api.services import Services
-from easel.engines.base import EngineSpec, GenerationRequest
-from easel.errors import EaselError
+from easel.errors import ClientClosedRequest
+from easel.generation.requests import OperationRequest
+from easel.generation.service import OutputFile
 from easel.jobs.models import JobView
 from easel.jobs.service import JobHandle, Submission
 
+log = logging.getLogger("easel.jobs")
 
-async def submit(
-    request: Request,
-    services: Services,
-    principal: Principal,
-    spec: EngineSpec,
-    generation: GenerationRequest,
-    *,
-    requested_seed: int,
+
+async def start(
+    request: Request, services: Services, principal: Principal, engine_id: str, op: OperationRequest
 ) -> JobHandle:
     who = Submission(
         organization_id=principal.organization_id,
@@ -31,20 +33,17 @@ async def submit(
         request_id=request.state.request_id,
         idempotency_key=request.headers.get("idempotency-key"),
     )
-    handle = await services.jobs.submit(
-        spec,
-        generation,
-        who,
-        requested_seed=requested_seed,
-        parameters=png_parameters(spec, generation),
-    )
+    handle = await services.generation.start(engine_id, op, who)
     request.state.generation_id = handle.id
     return handle
 
 
-async def run_to_completion(request: Request, handle: JobHandle) -> JobView:
-    """Wait for the job; if the client disconnects first, cancel the job it started."""
+async def run_to_completion(
+    request: Request, services: Services, handle: JobHandle
+) -> list[OutputFile]:
+    """Wait for the job and return its outputs; if the client disconnects first, stop."""
     owns_job = handle.job.request_id == request.state.request_id
+    keep_running = request.headers.get("idempotency-key") is not None
     finished: JobView | None = None
     async with anyio.create_task_group() as tasks:
 
@@ -52,7 +51,7 @@ async def run_to_completion(request: Request, handle: JobHandle) -> JobView:
             while True:
                 message = await request.receive()
                 if message["type"] == "http.disconnect":
-                    if owns_job:
+                    if owns_job and not keep_running:
                         await handle.cancel()
                     tasks.cancel_scope.cancel()
                     return
@@ -61,27 +60,12 @@ async def run_to_completion(request: Request, handle: JobHandle) -> JobView:
         finished = await handle.result()
         tasks.cancel_scope.cancel()
     if finished is None:  # the client went away; nobody reads this response
-        raise EaselError("client disconnected", name="client_closed_request")
+        log.info(
+            "client left generation %s (%s)",
+            handle.id,
+            "kept running" if keep_running else "cancelled",
+        )
+        raise ClientClosedRequest("client disconnected")
     if owns_job:
         request.state.credits_milli = finished.credits_charged_milli
-    if finished.status != "succeeded":
-        error = EaselError(finished.error_message or "The generation failed.")
-        error.status = finished.error_status or 500
-        error.name = finished.error_name or "server_error"
-        raise error
-    return finished
-
-
-def png_parameters(spec: EngineSpec, generation: GenerationRequest) -> dict[str, Any]:
-    """What the PNG text chunk records about how an image was made."""
-    return {
-        "engine_id": spec.id,
-        "kind": generation.kind,
-        "prompts": [[p.text, p.weight] for p in generation.prompts],
-        "width": generation.width,
-        "height": generation.height,
-        "steps": generation.steps,
-        "cfg_scale": generation.cfg_scale,
-        "sampler": generation.sampler,
-        "style_preset": generation.style_preset,
-    }
+    return await services.generation.result(finished)

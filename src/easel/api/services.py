@@ -10,6 +10,7 @@ from easel.billing.service import BillingService
 from easel.config import Settings
 from easel.db.engine import Database
 from easel.engines.registry import EngineRegistry
+from easel.generation.service import GenerationService
 from easel.jobs.service import JobService
 from easel.ratelimit import RateLimiter
 
@@ -22,5 +23,6 @@ class Services:
     billing: BillingService
     engines: EngineRegistry
     jobs: JobService
+    generation: GenerationService
     rate_limiter: RateLimiter | None
     metrics: Metrics

@@ -65,10 +65,21 @@ class BillingService:
             balance = self._move(session, org_id, milli, "grant", request_id, note)
             return from_milli(balance)
 
-    def reserve(self, org_id: str, milli: int, *, request_id: str | None = None) -> Reservation:
-        """Hold `milli` credits for a job, or refuse with 402 before any work."""
-        with self._db.session() as session:
-            held = session.execute(
+    def reserve(
+        self,
+        org_id: str,
+        milli: int,
+        *,
+        request_id: str | None = None,
+        session: Session | None = None,
+    ) -> Reservation:
+        """Hold `milli` credits for a job, or refuse with 402 before any work.
+
+        With `session`, the hold joins the caller's transaction (a job and its
+        reservation are created together, or not at all).
+        """
+        with self._transaction(session) as tx:
+            held = tx.execute(
                 update(Organization)
                 .where(
                     Organization.id == org_id,
@@ -77,7 +88,7 @@ class BillingService:
                 .values(held_milli=Organization.held_milli + milli)
             )
             if held.rowcount != 1:  # type: ignore[attr-defined]
-                org = _org(session, org_id)
+                org = _org(tx, org_id)
                 raise PaymentRequired(
                     f"Insufficient balance: this request costs {from_milli(milli):g} credits "
                     f"and the organization has "
@@ -86,7 +97,8 @@ class BillingService:
             reservation = CreditReservation(
                 id=new_id("res"), organization_id=org_id, amount_milli=milli, request_id=request_id
             )
-            session.add(reservation)
+            tx.add(reservation)
+            tx.flush()
         return Reservation(id=reservation.id, organization_id=org_id, amount_milli=milli)
 
     def commit(

@@ -25,6 +25,24 @@ if TYPE_CHECKING:
 # `inpaint` engines serve masking only; `upscale` engines serve upscale only.
 EngineKind = Literal["generate", "inpaint", "upscale"]
 
+# What an engine is asked to do. Every API operation (v1's four, v2beta's
+# generate/edit/control/upscale family) maps onto one of these.
+GenerationKind = Literal["text-to-image", "image-to-image", "masking", "upscale"]
+
+# The kinds of work each engine kind serves: a new operation family is a new
+# row or entry here, not a new branch in code.
+ENGINE_SERVES: dict[EngineKind, frozenset[GenerationKind]] = {
+    "generate": frozenset({"text-to-image", "image-to-image", "masking"}),
+    "inpaint": frozenset({"masking"}),
+    "upscale": frozenset({"upscale"}),
+}
+# How an engine kind reads in an error message ("… is an upscale engine").
+ENGINE_KIND_NAMES: dict[EngineKind, str] = {
+    "generate": "a generation",
+    "inpaint": "an inpainting",
+    "upscale": "an upscale",
+}
+
 # The family fixes the dimension rules (see `engines.dimensions`) and the
 # architecture the sandbox builds.
 EngineFamily = Literal[
@@ -44,8 +62,6 @@ EngineBackend = Literal["sandbox", "diffusers", "esrgan", "lanczos"]
 
 # Stability's v1 engine types.
 EngineType = Literal["AUDIO", "CLASSIFICATION", "PICTURE", "STORAGE", "TEXT", "VIDEO"]
-
-GenerationKind = Literal["text-to-image", "image-to-image", "masking", "upscale"]
 
 
 class EngineSpec(BaseModel):
@@ -76,13 +92,9 @@ class EngineSpec(BaseModel):
     )
     enabled: bool = Field(default=True, description="Listed and usable when true")
 
-    def serves(self, kind: GenerationKind) -> bool:
+    def serves(self, kind: str) -> bool:
         """Whether this engine can run a request of `kind`."""
-        if self.kind == "upscale":
-            return kind == "upscale"
-        if self.kind == "inpaint":
-            return kind == "masking"
-        return kind in ("text-to-image", "image-to-image", "masking")
+        return kind in ENGINE_SERVES[self.kind]
 
 
 @dataclass(frozen=True)
@@ -192,3 +204,9 @@ class Engine(Protocol):
         `easel.errors.EngineError` on failure.
         """
         ...
+
+
+class EngineSource(Protocol):
+    """Where a runner gets engines from: the registry, or a test's fakes."""
+
+    def get(self, engine_id: str) -> Engine: ...

@@ -15,6 +15,7 @@ class Artifact:
     key: str
     seed: int
     finish_reason: str
+    media_type: str = "image/png"
 
 
 @dataclass(frozen=True)

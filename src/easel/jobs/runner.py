@@ -1,52 +1,45 @@
-"""Runs a batch of jobs on their engine and records each outcome durably.
+"""Runs a batch of jobs, given their ids, and records each outcome durably.
 
-Shared by every executor: the local one calls it from its worker threads, a
-broker-fed worker process calls it the same way. A job's completion is
-written to the JobStore (and its credits settled there), never kept only in
-memory, so the API process that took the request may be anywhere.
+Shared by every executor and every process: the runner takes job ids only,
+rebuilds each job from the job store and the artifact store (through the
+injected `WorkDecoder`), takes the job's lease, runs the engine and writes
+the outcome back to the store. A job's completion (and its charge) lives in
+the database, never only in memory, so the process that took the request
+may be anywhere.
+
+Cancel reaches a running job two ways: the in-process event an executor
+holds (immediate), and the job's `cancel_requested` flag in the store, read
+after every step, so a cancel from any other process stops the job within
+one step. A job whose lease was lost stops the same way.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 
-from PIL import PngImagePlugin
-
-from easel.engines.base import GeneratedImage, GenerationRequest
-from easel.engines.registry import EngineRegistry
+from easel.engines.base import EngineSource, GeneratedImage
 from easel.errors import Cancelled, EaselError
 from easel.jobs.models import Artifact
-from easel.jobs.scheduler import QueuedJob
 from easel.jobs.store import JobStore
+from easel.jobs.work import Work, WorkDecoder
 from easel.storage.base import ArtifactStore
 
 log = logging.getLogger("easel.jobs")
 
 
-@dataclass(frozen=True)
-class JobPayload:
-    """What a queued job carries: its engine, its typed request, and PNG metadata."""
+class _Stop:
+    """The engine's cancel flag: set once every job of the batch should stop."""
 
-    engine_id: str
-    request: GenerationRequest
-    parameters: dict[str, Any]
-
-
-class _AllCancelled:
-    """Stops the pipeline only when every job of the batch was cancelled."""
-
-    def __init__(self, events: list[threading.Event]) -> None:
-        self._events = events
+    def __init__(self, job_ids: Sequence[str], stopped: set[str]) -> None:
+        self._job_ids = job_ids
+        self._stopped = stopped
 
     def is_set(self) -> bool:
-        return all(event.is_set() for event in self._events)
+        return all(job_id in self._stopped for job_id in self._job_ids)
 
 
 class JobRunner:
@@ -54,78 +47,133 @@ class JobRunner:
         self,
         store: JobStore,
         artifacts: ArtifactStore,
-        engines: EngineRegistry,
+        engines: EngineSource,
+        decode: WorkDecoder,
         *,
+        owner: str,
+        lease: timedelta,
         progress_interval: float = 0.5,
         notify: Callable[[str], None] = lambda job_id: None,
     ) -> None:
         self._store = store
         self._artifacts = artifacts
         self._engines = engines
+        self._decode = decode
+        self.owner = owner
+        self._lease = lease
         self._progress_interval = progress_interval
         self._notify = notify
 
-    def run(self, batch: list[QueuedJob]) -> None:
-        live = [job for job in batch if self._store.mark_running(job.job_id)]
-        for job in live:
-            self._notify(job.job_id)
-        if not live:
-            return
-        payloads: list[JobPayload] = [job.payload for job in live]
-        settled: set[str] = set()
+    def run(
+        self, job_ids: Sequence[str], cancel: Mapping[str, threading.Event] | None = None
+    ) -> None:
+        """Run jobs that can share one engine call; `cancel` holds in-process cancel events."""
+        events = cancel or {}
+        live = [
+            job_id
+            for job_id in job_ids
+            if self._store.mark_running(job_id, owner=self.owner, lease=self._lease)
+        ]
+        for job_id in live:
+            self._notify(job_id)
+        works = {job_id: work for job_id in live if (work := self._load(job_id)) is not None}
+        by_engine: dict[str, list[str]] = {}
+        for job_id, work in works.items():
+            by_engine.setdefault(work.engine_id, []).append(job_id)
+        for engine_id, ids in by_engine.items():
+            self._run_on(engine_id, ids, works, events)
+
+    def _load(self, job_id: str) -> Work | None:
+        view = self._store.get(job_id)
+        try:
+            assert view is not None
+            return self._decode(
+                view.engine_id,
+                view.params,
+                lambda name: self._artifacts.get(f"jobs/{job_id}/{name}"),
+            )
+        except Exception:  # a job that cannot be rebuilt fails alone, uncharged
+            log.exception("job %s could not be rebuilt from the store", job_id)
+            self._store.fail(
+                job_id,
+                status=500,
+                name="server_error",
+                message="The generation's stored request could not be read.",
+                owner=self.owner,
+            )
+            self._notify(job_id)
+            return None
+
+    def _run_on(
+        self,
+        engine_id: str,
+        job_ids: list[str],
+        works: Mapping[str, Work],
+        events: Mapping[str, threading.Event],
+    ) -> None:
+        stopped: set[str] = set()
         last_write = 0.0
+
+        def check_stops() -> None:
+            fresh = {i for i in job_ids if i not in stopped and _is_set(events.get(i))}
+            fresh |= self._store.to_stop([i for i in job_ids if i not in stopped], owner=self.owner)
+            for job_id in fresh - stopped:
+                self._cancelled(job_id)
+                stopped.add(job_id)
 
         def progress(step: int, total: int) -> None:
             nonlocal last_write
-            for job in live:  # a job cancelled inside a running batch stops here
-                if job.cancel.is_set() and job.job_id not in settled:
-                    self._cancelled(job.job_id)
-                    settled.add(job.job_id)
+            check_stops()  # a job cancelled inside a running batch stops here
             now = time.monotonic()
             if step < total and now - last_write < self._progress_interval:
                 return
             last_write = now
-            for job in live:
-                if job.job_id not in settled:
-                    self._store.set_progress(job.job_id, step / total)
-                    self._notify(job.job_id)
+            for job_id in job_ids:
+                if job_id not in stopped:
+                    self._store.set_progress(job_id, step / total, owner=self.owner)
+                    self._notify(job_id)
 
         try:
-            engine = self._engines.get(payloads[0].engine_id)
+            engine = self._engines.get(engine_id)
             results = engine.generate(
-                [p.request for p in payloads],
+                [works[i].request for i in job_ids],
                 progress=progress,
-                cancel=_AllCancelled([job.cancel for job in live]),  # type: ignore[arg-type]
+                cancel=_Stop(job_ids, stopped),  # type: ignore[arg-type]
             )
         except Cancelled:
-            for job in live:
-                self._cancelled(job.job_id)
+            for job_id in job_ids:
+                self._cancelled(job_id)
         except EaselError as exc:
-            self._fail_all(live, exc.status, exc.name, exc.message)
+            self._fail_all(job_ids, exc.status, exc.name, exc.message)
         except Exception:  # an engine bug must not kill the worker or leak credits
-            log.exception("engine %s failed", payloads[0].engine_id)
-            self._fail_all(live, 500, "server_error", "The generation failed unexpectedly.")
+            log.exception("engine %s failed", engine_id)
+            self._fail_all(job_ids, 500, "server_error", "The generation failed unexpectedly.")
         else:
-            for job, payload, result in zip(live, payloads, results, strict=True):
-                if job.job_id in settled or job.cancel.is_set():
-                    self._cancelled(job.job_id)
+            check_stops()
+            for job_id, result in zip(job_ids, results, strict=True):
+                if job_id in stopped:
                     continue
                 artifacts = [
-                    self._save(job.job_id, index, image, payload.parameters)
+                    self._save(job_id, index, image, works[job_id])
                     for index, image in enumerate(result.images)
                 ]
-                self._store.succeed(
-                    job.job_id, artifacts, note=f"{payload.engine_id} {payload.request.kind}"
-                )
-        for job in live:
-            self._notify(job.job_id)
+                note = f"{engine_id} {works[job_id].request.kind}"
+                if not self._store.succeed(job_id, artifacts, note=note, owner=self.owner):
+                    log.warning("job %s was settled elsewhere (lease lost); result dropped", job_id)
+                    self._artifacts.delete_prefix(f"jobs/{job_id}/out")
+        for job_id in job_ids:
+            self._notify(job_id)
 
-    def _save(
-        self, job_id: str, index: int, image: GeneratedImage, parameters: dict[str, Any]
-    ) -> Artifact:
-        key = f"jobs/{job_id}/out-{index}.png"
-        self._artifacts.put(key, encode_png(image, parameters))
-        return Artifact(key=key, seed=image.seed, finish_reason=image.finish_reason)
+    def _save(self, job_id: str, index: int, image: GeneratedImage, work: Work) -> Artifact:
+        output = work.encode(image)
+        key = f"jobs/{job_id}/out/{index}.{output.extension}"
+        self._artifacts.put(key, output.data)
+        return Artifact(
+            key=key,
+            seed=image.seed,
+            finish_reason=image.finish_reason,
+            media_type=output.media_type,
+        )
 
     def _cancelled(self, job_id: str) -> None:
         self._store.fail(
@@ -134,18 +182,14 @@ class JobRunner:
             name=Cancelled.name,
             message="The generation was cancelled.",
             cancelled=True,
+            owner=self.owner,
         )
         self._notify(job_id)
 
-    def _fail_all(self, jobs: list[QueuedJob], status: int, name: str, message: str) -> None:
-        for job in jobs:
-            self._store.fail(job.job_id, status=status, name=name, message=message)
+    def _fail_all(self, job_ids: list[str], status: int, name: str, message: str) -> None:
+        for job_id in job_ids:
+            self._store.fail(job_id, status=status, name=name, message=message, owner=self.owner)
 
 
-def encode_png(artifact: GeneratedImage, parameters: dict[str, Any]) -> bytes:
-    """PNG bytes with the generation parameters (and the seed) in a text chunk."""
-    info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", json.dumps({**parameters, "seed": artifact.seed}, sort_keys=True))
-    buffer = io.BytesIO()
-    artifact.image.convert("RGB").save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
+def _is_set(event: threading.Event | None) -> bool:
+    return event is not None and event.is_set()

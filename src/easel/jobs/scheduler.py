@@ -22,17 +22,17 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
 
 from easel.errors import Overloaded, RateLimited
 
 
 @dataclass
 class QueuedJob:
+    """A job id waiting for a worker, with what fairness and batching need to know."""
+
     job_id: str
     organization_id: str
     batch_key: Hashable
-    payload: Any = None
     cancel: threading.Event = field(default_factory=threading.Event)
     enqueued_at: float = field(default_factory=time.monotonic)
 

@@ -1,16 +1,20 @@
-"""The job service: what the HTTP layer calls to run, follow and cancel generations.
+"""The job service: durable jobs, handed to an executor by id, followed and cancelled.
 
-Every generation is a durable job. `submit` validates, prices and reserves
-credits, records the job and hands it to the executor; `wait` follows it to a
-final state; `cancel` stops it. Idempotency keys attach a retry to the job of
-the first attempt, so it is never run or charged twice.
+Every generation is a durable job. `submit` stores the job's request (JSON
+plus input artifacts) and reserves its credits in one transaction, then hands
+the job's id to the executor; `wait` follows it to a final state; `cancel`
+stops it through the store (seen by any process) and the executor (fast,
+in-process). An idempotency key attaches a retry to the job of the first
+attempt before anything is reserved, so it is never run or charged twice.
+
+The service knows nothing of API operations: what a job's params mean is the
+generation layer's business (see `easel.jobs.work`).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,24 +22,15 @@ from typing import Any
 
 import anyio
 
-from easel.billing.prices import generation_cost_milli
-from easel.billing.service import BillingService
-from easel.engines.base import EngineSpec, GenerationKind, GenerationRequest
-from easel.engines.registry import EngineRegistry
 from easel.errors import Cancelled, Conflict, GenerationNotFound, InvalidRequest
-from easel.jobs.codec import encode_request
 from easel.jobs.executors.base import Executor
 from easel.jobs.models import JobView
 from easel.jobs.notify import JobNotifier
-from easel.jobs.runner import JobPayload
-from easel.jobs.scheduler import QueuedJob
-from easel.jobs.store import IdempotencyClash, JobStore
-from easel.safety.prompts import PromptFilter
+from easel.jobs.store import IdempotencyClash, JobStore, NewJob
 from easel.storage.base import ArtifactStore
 
 log = logging.getLogger("easel.jobs")
 
-_KIND_NAMES = {"generate": "a generation", "inpaint": "an inpainting", "upscale": "an upscale"}
 MAX_IDEMPOTENCY_KEY = 255
 # Waiters re-read the store at least this often (a hint may come from another process).
 POLL_SECONDS = 1.0
@@ -79,138 +74,102 @@ class Submission:
     idempotency_key: str | None = None
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """What to run: opaque params and input blobs (named relative to the job), and its price."""
+
+    engine_id: str
+    kind: str
+    params: dict[str, Any]
+    params_hash: str
+    blobs: dict[str, bytes]
+    cost_milli: int
+    # jobs with equal keys may run as one engine call
+    batch_key: str
+
+
 class JobService:
     def __init__(
         self,
         *,
-        engines: EngineRegistry,
-        billing: BillingService,
         store: JobStore,
         artifacts: ArtifactStore,
         executor: Executor,
         notifier: JobNotifier,
-        prompt_filter: PromptFilter,
         owner: str,
+        lease: timedelta,
         retention: timedelta,
     ) -> None:
-        self._engines = engines
-        self._billing = billing
         self._store = store
         self._artifacts = artifacts
         self._executor = executor
         self._notifier = notifier
-        self._prompt_filter = prompt_filter
         self.owner = owner
+        self._lease = lease
         self._retention = retention
 
-    def engine_for(self, engine_id: str, kind: GenerationKind) -> EngineSpec:
-        """The engine's spec, or 404 / 400 if it does not exist or cannot do `kind`."""
-        spec = self._engines.spec(engine_id)
-        if not spec.serves(kind):
-            raise InvalidRequest(
-                f"engine {engine_id} is {_KIND_NAMES[spec.kind]} engine and does not "
-                f"support {kind}",
-            )
-        return spec
-
-    async def submit(
-        self,
-        spec: EngineSpec,
-        request: GenerationRequest,
-        who: Submission,
-        *,
-        requested_seed: int,
-        parameters: dict[str, Any],
-    ) -> JobHandle:
-        """Create (or, for a repeated idempotency key, find) the job for `request`."""
-        if who.idempotency_key is not None and not 0 < len(who.idempotency_key) <= 255:
+    async def submit(self, job: JobRequest, who: Submission) -> JobHandle:
+        """Create (or, for a repeated idempotency key, find) the job and queue it."""
+        key = who.idempotency_key
+        if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
             raise InvalidRequest(f"idempotency-key: must be 1-{MAX_IDEMPOTENCY_KEY} characters")
-        self._prompt_filter.check(p.text for p in request.prompts)
-        encoded = encode_request(spec.id, request, requested_seed=requested_seed)
-        if who.idempotency_key is not None:
-            existing = await self._existing(who, encoded.params_hash)
+        if key is not None:
+            existing = await anyio.to_thread.run_sync(self._existing, who, job.params_hash)
             if existing is not None:
                 return JobHandle(existing, self)
-        job = await anyio.to_thread.run_sync(
-            lambda: self._create(spec, request, who, encoded, parameters)
-        )
-        return JobHandle(job, self)
+        view = await anyio.to_thread.run_sync(self._create, job, who)
+        return JobHandle(view, self)
 
-    def _create(
-        self,
-        spec: EngineSpec,
-        request: GenerationRequest,
-        who: Submission,
-        encoded: Any,
-        parameters: dict[str, Any],
-    ) -> JobView:
-        cost = generation_cost_milli(
-            spec,
-            width=request.width,
-            height=request.height,
-            steps=request.steps,
-            samples=request.samples,
-        )
-        reservation = self._billing.reserve(who.organization_id, cost, request_id=who.request_id)
+    def _create(self, job: JobRequest, who: Submission) -> JobView:
         job_id = secrets.token_hex(32)
         try:
-            for field, blob in encoded.blobs.items():
-                self._artifacts.put(f"jobs/{job_id}/in-{field}.png", blob)
-            self._store.create(
-                job_id=job_id,
-                organization_id=who.organization_id,
-                user_id=who.user_id,
-                api_key_id=who.api_key_id,
-                request_id=who.request_id,
-                idempotency_key=who.idempotency_key,
-                engine_id=spec.id,
-                kind=request.kind,
-                params_hash=encoded.params_hash,
-                params=encoded.params,
-                reservation_id=reservation.id,
-                credits_reserved_milli=cost,
-                owner=self.owner,
-                retention=self._retention,
+            for name, blob in job.blobs.items():
+                self._artifacts.put(f"jobs/{job_id}/{name}", blob)
+            view = self._store.create(
+                NewJob(
+                    job_id=job_id,
+                    organization_id=who.organization_id,
+                    user_id=who.user_id,
+                    api_key_id=who.api_key_id,
+                    request_id=who.request_id,
+                    idempotency_key=who.idempotency_key,
+                    engine_id=job.engine_id,
+                    kind=job.kind,
+                    params_hash=job.params_hash,
+                    params=job.params,
+                    cost_milli=job.cost_milli,
+                    owner=self.owner,
+                    lease=self._lease,
+                    retention=self._retention,
+                )
             )
         except IdempotencyClash:
             # a concurrent request with the same key won the race: attach to its job
-            self._billing.release(reservation.id)
             self._artifacts.delete_prefix(f"jobs/{job_id}")
-            assert who.idempotency_key is not None
-            existing = self._store.find_for_key(who.api_key_id, who.idempotency_key)
-            if existing is None or existing.params_hash != encoded.params_hash:
+            existing = self._existing(who, job.params_hash)
+            if existing is None:
                 raise _reused_key() from None
             return existing
         except BaseException:
-            self._billing.release(reservation.id)
             self._artifacts.delete_prefix(f"jobs/{job_id}")
             raise
-        queued = QueuedJob(
-            job_id=job_id,
-            organization_id=who.organization_id,
-            batch_key=(spec.id, request.batch_key()),
-            payload=JobPayload(engine_id=spec.id, request=request, parameters=parameters),
-        )
         try:
-            self._executor.submit(queued)
+            self._executor.submit(
+                job_id, organization_id=who.organization_id, batch_key=job.batch_key
+            )
         except BaseException as exc:
-            status = getattr(exc, "status", 503)
             self._store.fail(
                 job_id,
-                status=status,
+                status=getattr(exc, "status", 503),
                 name=getattr(exc, "name", "server_overloaded"),
                 message=str(exc),
             )
             raise
-        view = self._store.get(job_id)
-        assert view is not None
         return view
 
-    async def _existing(self, who: Submission, params_hash: str) -> JobView | None:
+    def _existing(self, who: Submission, params_hash: str) -> JobView | None:
         assert who.idempotency_key is not None
-        existing = await anyio.to_thread.run_sync(
-            self._store.find_for_key, who.api_key_id, who.idempotency_key
-        )
+        existing = self._store.find_for_key(who.api_key_id, who.idempotency_key)
         if existing is not None and existing.params_hash != params_hash:
             raise _reused_key()
         return existing
@@ -277,19 +236,27 @@ class JobService:
 
     # -- housekeeping ----------------------------------------------------------------------
 
-    def recover_orphans(self) -> int:
-        """Fail the jobs a killed server left open, releasing their credits."""
-        orphans = self._store.orphans(host=socket.gethostname(), live_owner=self.owner)
-        for job_id in orphans:
-            self._store.fail(
+    def recover_expired_leases(self, now: datetime | None = None) -> int:
+        """Fail the open jobs whose worker stopped renewing its lease, releasing their credits.
+
+        Whoever held such a job died, hung or lost its database: a worker that
+        comes back finds its lease gone and can no longer write or charge.
+        """
+        now = now or datetime.now(UTC)
+        recovered = 0
+        for job_id in self._store.expired_leases(now):
+            if self._store.fail(
                 job_id,
                 status=500,
                 name="server_error",
-                message="The server stopped while the generation was running.",
-            )
-        if orphans:
-            log.warning("marked %d orphaned job(s) failed", len(orphans))
-        return len(orphans)
+                message="The worker running the generation stopped before it finished.",
+                expired_before=now,
+            ):
+                recovered += 1
+                self._notifier.notify(job_id)
+        if recovered:
+            log.warning("failed %d job(s) whose lease expired", recovered)
+        return recovered
 
     def sweep_expired(self, now: datetime | None = None) -> int:
         """Delete finished jobs (and their artifacts) past their retention."""

@@ -2,6 +2,13 @@
 
 A job's final state and its credit settlement commit in one transaction, so
 a crash can never leave a finished job uncharged or a failed one charged.
+
+Leases: an open job is held by one owner (a worker, named `host:pid:boot`)
+until `lease_expires_at`. The owner renews its leases while it works; a
+worker's writes (progress, success, failure) only land while it still
+holds the job, so a worker that lost its lease can neither overwrite the
+job's state nor charge for it. Recovery acts only on expired leases, so it
+never depends on which process created a job or whether a PID was reused.
 """
 
 from __future__ import annotations
@@ -9,10 +16,12 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from easel.billing.service import BillingService
@@ -24,7 +33,7 @@ OPEN = ("queued", "running")
 
 
 def process_owner() -> str:
-    """Who runs jobs in this process: `host:pid:boot`, so a restart can find orphans."""
+    """A lease owner name unique to this process's life: `host:pid:boot`."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
@@ -32,55 +41,73 @@ class IdempotencyClash(Exception):
     """Another job already holds this API key's idempotency key."""
 
 
+@dataclass(frozen=True)
+class NewJob:
+    """Everything a job row starts with."""
+
+    job_id: str
+    organization_id: str
+    user_id: str
+    api_key_id: str
+    request_id: str
+    idempotency_key: str | None
+    engine_id: str
+    kind: str
+    params_hash: str
+    params: dict[str, Any]
+    cost_milli: int
+    owner: str
+    lease: timedelta
+    retention: timedelta
+
+
 class JobStore:
     def __init__(self, db: Database, billing: BillingService) -> None:
         self._db = db
         self._billing = billing
 
-    def create(
-        self,
-        *,
-        job_id: str,
-        organization_id: str,
-        user_id: str,
-        api_key_id: str,
-        request_id: str,
-        idempotency_key: str | None,
-        engine_id: str,
-        kind: str,
-        params_hash: str,
-        params: dict[str, Any],
-        reservation_id: str,
-        credits_reserved_milli: int,
-        owner: str,
-        retention: timedelta,
-    ) -> None:
+    def create(self, job: NewJob) -> JobView:
+        """Insert the job and reserve its credits in one transaction.
+
+        The row goes in first, so a concurrent retry with the same idempotency
+        key clashes (`IdempotencyClash`) before it could reserve anything; a
+        402 from the reservation leaves no row behind.
+        """
         now = datetime.now(UTC)
         try:
             with self._db.session() as session:
-                session.add(
-                    Job(
-                        id=job_id,
-                        organization_id=organization_id,
-                        user_id=user_id,
-                        api_key_id=api_key_id,
-                        request_id=request_id,
-                        idempotency_key=idempotency_key,
-                        engine_id=engine_id,
-                        kind=kind,
-                        params_hash=params_hash,
-                        params=params,
-                        status="queued",
-                        owner=owner,
-                        reservation_id=reservation_id,
-                        credits_reserved_milli=credits_reserved_milli,
-                        created_at=now,
-                        expires_at=now + retention,
-                        artifacts=[],
-                    )
+                row = Job(
+                    id=job.job_id,
+                    organization_id=job.organization_id,
+                    user_id=job.user_id,
+                    api_key_id=job.api_key_id,
+                    request_id=job.request_id,
+                    idempotency_key=job.idempotency_key,
+                    engine_id=job.engine_id,
+                    kind=job.kind,
+                    params_hash=job.params_hash,
+                    params=job.params,
+                    status="queued",
+                    owner=job.owner,
+                    lease_expires_at=now + job.lease,
+                    credits_reserved_milli=job.cost_milli,
+                    created_at=now,
+                    expires_at=now + job.retention,
+                    artifacts=[],
                 )
+                session.add(row)
+                session.flush()
+                reservation = self._billing.reserve(
+                    job.organization_id,
+                    job.cost_milli,
+                    request_id=job.request_id,
+                    session=session,
+                )
+                row.reservation_id = reservation.id
+                session.flush()
+                return _view(row)
         except IntegrityError as exc:
-            raise IdempotencyClash(idempotency_key) from exc
+            raise IdempotencyClash(job.idempotency_key) from exc
 
     def get(self, job_id: str) -> JobView | None:
         with self._db.session() as session:
@@ -108,25 +135,50 @@ class JobStore:
             ).all()
             return [_view(row) for row in rows]
 
-    # -- transitions ---------------------------------------------------------------------
+    # -- transitions (a worker's writes hold while its lease does) -----------------------
 
-    def mark_running(self, job_id: str) -> bool:
-        """queued → running; False if the job was cancelled (or settled) meanwhile."""
+    def mark_running(self, job_id: str, *, owner: str, lease: timedelta) -> bool:
+        """queued → running under `owner`'s lease; False if cancelled or taken meanwhile."""
+        now = datetime.now(UTC)
         with self._db.session() as session:
             moved = session.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False))
-                .values(status="running", started_at=datetime.now(UTC))
+                .values(status="running", started_at=now, owner=owner, lease_expires_at=now + lease)
             )
             return bool(moved.rowcount)  # type: ignore[attr-defined]
 
-    def set_progress(self, job_id: str, progress: float) -> None:
+    def renew_leases(self, owner: str, lease: timedelta) -> int:
+        """Extend every open job `owner` holds; returns how many it still holds."""
+        with self._db.session() as session:
+            renewed = session.execute(
+                update(Job)
+                .where(Job.owner == owner, Job.status.in_(OPEN))
+                .values(lease_expires_at=datetime.now(UTC) + lease)
+            )
+            return int(renewed.rowcount)  # type: ignore[attr-defined]
+
+    def set_progress(self, job_id: str, progress: float, *, owner: str) -> None:
         with self._db.session() as session:
             session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == "running")
+                .where(Job.id == job_id, Job.status == "running", Job.owner == owner)
                 .values(progress=min(max(progress, 0.0), 1.0))
             )
+
+    def to_stop(self, job_ids: Iterable[str], *, owner: str) -> set[str]:
+        """Those of `job_ids` that `owner` should stop: cancelled, settled, or taken away."""
+        ids = list(job_ids)
+        with self._db.session() as session:
+            keep = session.scalars(
+                select(Job.id).where(
+                    Job.id.in_(ids),
+                    Job.status == "running",
+                    Job.owner == owner,
+                    Job.cancel_requested.is_(False),
+                )
+            ).all()
+        return set(ids) - set(keep)
 
     def request_cancel(self, job_id: str) -> None:
         with self._db.session() as session:
@@ -136,11 +188,15 @@ class JobStore:
                 .values(cancel_requested=True)
             )
 
-    def succeed(self, job_id: str, artifacts: list[Artifact], *, note: str) -> bool:
-        """running → succeeded, charging the reservation in the same transaction."""
+    def succeed(self, job_id: str, artifacts: list[Artifact], *, note: str, owner: str) -> bool:
+        """running → succeeded, charging the reservation in the same transaction.
+
+        Only `owner`, while it holds the job, can do this: a worker whose lease
+        expired (and whose job recovery settled) charges nothing.
+        """
         with self._db.session() as session:
             row = session.get(Job, job_id, with_for_update=True)
-            if row is None or row.status != "running":
+            if row is None or row.status != "running" or row.owner != owner:
                 return False
             charged = 0
             if row.reservation_id:
@@ -153,12 +209,28 @@ class JobStore:
             return True
 
     def fail(
-        self, job_id: str, *, status: int, name: str, message: str, cancelled: bool = False
+        self,
+        job_id: str,
+        *,
+        status: int,
+        name: str,
+        message: str,
+        cancelled: bool = False,
+        owner: str | None = None,
+        expired_before: datetime | None = None,
     ) -> bool:
-        """queued/running → failed (or cancelled), releasing the reservation with it."""
+        """queued/running → failed (or cancelled), releasing the reservation with it.
+
+        `owner`: only while that worker holds the job. `expired_before`: only if
+        the job's lease expired before then (recovery).
+        """
         with self._db.session() as session:
             row = session.get(Job, job_id, with_for_update=True)
             if row is None or row.status not in OPEN:
+                return False
+            if owner is not None and row.owner != owner:
+                return False
+            if expired_before is not None and not _expired(row, expired_before):
                 return False
             if row.reservation_id:
                 self._billing.release(row.reservation_id, session=session)
@@ -169,13 +241,17 @@ class JobStore:
 
     # -- housekeeping --------------------------------------------------------------------
 
-    def orphans(self, *, host: str, live_owner: str) -> list[str]:
-        """Open jobs owned by dead processes on `host` (a killed or crashed server)."""
+    def expired_leases(self, now: datetime) -> list[str]:
+        """Open jobs whose holder stopped renewing (died, hung, or lost its host)."""
         with self._db.session() as session:
-            rows = session.execute(
-                select(Job.id, Job.owner).where(Job.status.in_(OPEN), Job.owner.like(f"{host}:%"))
-            ).all()
-        return [job_id for job_id, owner in rows if owner != live_owner and not _alive(owner)]
+            return list(
+                session.scalars(
+                    select(Job.id).where(
+                        Job.status.in_(OPEN),
+                        or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now),
+                    )
+                ).all()
+            )
 
     def expired(self, now: datetime) -> list[str]:
         with self._db.session() as session:
@@ -190,15 +266,8 @@ class JobStore:
             session.execute(delete(Job).where(Job.id.in_(job_ids)))
 
 
-def _alive(owner: str) -> bool:
-    try:
-        pid = int(owner.split(":")[1])
-        os.kill(pid, 0)
-    except (IndexError, ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
+def _expired(row: Job, now: datetime) -> bool:
+    return row.lease_expires_at is None or row.lease_expires_at < now
 
 
 def _view(row: Job) -> JobView:

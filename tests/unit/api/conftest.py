@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from easel.api.app import create_app
 from easel.api.services import Services
+from easel.engines.registry import EngineRegistry
 from tests.factories import TestAccount, make_account, make_settings
 from tests.fakes import FakeEngine
 
@@ -37,11 +38,36 @@ def settings_overrides() -> dict[str, object]:
     return {}
 
 
+class FakeEngines:
+    """The engines jobs run on in API tests: a FakeEngine per engine id, made on first use."""
+
+    def __init__(self) -> None:
+        self.engines: dict[str, FakeEngine] = {}
+        self.registry: EngineRegistry | None = None
+
+    def get(self, engine_id: str) -> FakeEngine:
+        if engine_id not in self.engines:
+            assert self.registry is not None
+            self.engines[engine_id] = FakeEngine(self.registry.spec(engine_id))
+        return self.engines[engine_id]
+
+
+@pytest.fixture
+def engine_source() -> FakeEngines:
+    return FakeEngines()
+
+
 @pytest.fixture
 async def app(
-    tmp_path: Path, db_url: str, clock: FakeClock, settings_overrides: dict[str, object]
+    tmp_path: Path,
+    db_url: str,
+    clock: FakeClock,
+    settings_overrides: dict[str, object],
+    engine_source: FakeEngines,
 ) -> AsyncIterator[FastAPI]:
-    app = create_app(make_settings(tmp_path / "data", db_url, **settings_overrides), clock=clock)
+    settings = make_settings(tmp_path / "data", db_url, **settings_overrides)
+    app = create_app(settings, clock=clock, engine_source=engine_source)
+    engine_source.registry = app.state.services.engines
     async with app.router.lifespan_context(app):
         yield app
 
@@ -65,14 +91,6 @@ def account(services: Services) -> TestAccount:
 
 
 @pytest.fixture
-def fake_engines(services: Services, monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeEngine]:
-    """Every engine of the app replaced by a FakeEngine (created on first use)."""
-    engines: dict[str, FakeEngine] = {}
-
-    def get(engine_id: str) -> FakeEngine:
-        if engine_id not in engines:
-            engines[engine_id] = FakeEngine(services.engines.spec(engine_id))
-        return engines[engine_id]
-
-    monkeypatch.setattr(services.engines, "get", get)
-    return engines
+def fake_engines(engine_source: FakeEngines) -> dict[str, FakeEngine]:
+    """The FakeEngine of each engine id the app's jobs ran on (created on first use)."""
+    return engine_source.engines

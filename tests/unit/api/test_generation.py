@@ -262,10 +262,10 @@ async def test_engine_failure_is_500_and_releases_credits(
     assert [e.kind for e in services.billing.ledger(account.org_id)] == ["grant"]
 
 
+@pytest.mark.parametrize("settings_overrides", [{"safety": {"blocked_terms": ["forbidden"]}}])
 async def test_filtered_prompt_is_invalid_prompts(
     client: httpx.AsyncClient, account: TestAccount, services: Services
 ) -> None:
-    services.jobs._prompt_filter = type(services.jobs._prompt_filter)(["forbidden"])
     response = await post_t2i(client, account, text_prompts=[{"text": "a Forbidden castle"}])
     error(response, 400, "invalid_prompts")
     assert services.billing.available_credits(account.org_id) == 50

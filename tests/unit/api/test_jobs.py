@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from easel.api.services import Services
-from easel.jobs.store import JobStore
+from easel.jobs.store import JobStore, NewJob
 from tests.factories import TestAccount, make_account
 from tests.fakes import FakeEngine
 
@@ -260,45 +260,74 @@ async def test_retention_sweep_deletes_results(
     assert not artifacts.exists()
 
 
+def dead_workers_job(services: Services, account: TestAccount, job_id: str) -> JobStore:
+    """A running job held by a worker that stopped renewing its lease (it died)."""
+    store: JobStore = services.jobs._store
+    store.create(
+        NewJob(
+            job_id=job_id,
+            organization_id=account.org_id,
+            user_id=account.user_id,
+            api_key_id=account.key_id,
+            request_id="req-dead",
+            idempotency_key=None,
+            engine_id=SD,
+            kind="text-to-image",
+            params_hash="h",
+            params={},
+            cost_milli=5_000,
+            owner="elsewhere:1:dead",
+            lease=timedelta(seconds=1),
+            retention=timedelta(hours=1),
+        )
+    )
+    assert store.mark_running(job_id, owner="elsewhere:1:dead", lease=timedelta(seconds=1))
+    return store
+
+
 @pytest.mark.usefixtures("fake_engines")
-async def test_orphans_of_a_dead_process_are_failed_and_released(
+async def test_a_job_whose_lease_expired_is_failed_and_released(
     account: TestAccount, services: Services
 ) -> None:
-    import socket
-
-    store: JobStore = services.jobs._store
-    reservation = services.billing.reserve(account.org_id, 5_000, request_id="req-dead")
-    store.create(
-        job_id="d" * 64,
-        organization_id=account.org_id,
-        user_id=account.user_id,
-        api_key_id=account.key_id,
-        request_id="req-dead",
-        idempotency_key=None,
-        engine_id=SD,
-        kind="text-to-image",
-        params_hash="h",
-        params={},
-        reservation_id=reservation.id,
-        credits_reserved_milli=5_000,
-        owner=f"{socket.gethostname()}:999999:deadbeef",  # no such pid
-        retention=timedelta(hours=1),
-    )
-    assert store.mark_running("d" * 64)
+    store = dead_workers_job(services, account, "d" * 64)
     assert services.billing.available_credits(account.org_id) == 45
-    assert services.jobs.recover_orphans() == 1
+    # still leased: nothing happens, whoever holds it may be alive
+    assert services.jobs.recover_expired_leases() == 0
+    assert services.jobs.recover_expired_leases(datetime.now(UTC) + timedelta(seconds=2)) == 1
     view = store.get("d" * 64)
     assert view is not None and view.status == "failed"
+    assert view.error_name == "server_error"
     assert services.billing.available_credits(account.org_id) == 50
-    assert services.jobs.recover_orphans() == 0
+    assert services.jobs.recover_expired_leases(datetime.now(UTC) + timedelta(seconds=3)) == 0
 
 
-async def test_client_disconnect_cancels_its_sync_job(
-    app: FastAPI, account: TestAccount, gated: FakeEngine, services: Services
+@pytest.mark.usefixtures("fake_engines")
+async def test_a_worker_that_lost_its_lease_cannot_write_or_charge(
+    account: TestAccount, services: Services
 ) -> None:
-    """A raw ASGI call whose client goes away while the job runs."""
+    store = dead_workers_job(services, account, "e" * 64)
+    assert services.jobs.recover_expired_leases(datetime.now(UTC) + timedelta(seconds=2)) == 1
+    # the old worker comes back and finishes: nothing it writes lands
+    owner = "elsewhere:1:dead"
+    store.set_progress("e" * 64, 0.9, owner=owner)
+    assert not store.succeed("e" * 64, [], note="late", owner=owner)
+    assert not store.fail("e" * 64, status=500, name="x", message="late", owner=owner)
+    assert store.renew_leases(owner, timedelta(seconds=30)) == 0
+    view = store.get("e" * 64)
+    assert view is not None and view.status == "failed" and view.progress == 0
+    assert view.credits_charged_milli == 0
+    assert services.billing.available_credits(account.org_id) == 50
+    # and another worker's lease is not its to take: running jobs are not re-marked
+    assert not store.mark_running("e" * 64, owner="other", lease=timedelta(seconds=30))
+
+
+async def disconnecting_call(
+    app: FastAPI, account: TestAccount, gated: FakeEngine, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """A raw ASGI call whose client goes away while its job runs."""
     pending = [{"type": "http.request", "body": json.dumps(BODY).encode(), "more_body": False}]
     gone = asyncio.Event()
+    statuses: list[int] = []
 
     async def receive() -> dict[str, object]:
         if pending:
@@ -306,8 +335,9 @@ async def test_client_disconnect_cancels_its_sync_job(
         await gone.wait()
         return {"type": "http.disconnect"}
 
-    async def send(_message: object) -> None:
-        return None
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(int(message["status"]))  # type: ignore[call-overload]
 
     path = f"/v1/generation/{SD}/text-to-image"
     scope = {
@@ -323,7 +353,7 @@ async def test_client_disconnect_cancels_its_sync_job(
         "headers": [
             (b"authorization", f"Bearer {account.secret}".encode()),
             (b"content-type", b"application/json"),
-            (b"idempotency-key", b"leaving"),
+            *headers,
         ],
         "client": ("127.0.0.1", 50000),
         "server": ("easel.test", 80),
@@ -332,11 +362,42 @@ async def test_client_disconnect_cancels_its_sync_job(
     await eventually(gated.started.is_set)
     gone.set()
     await asyncio.wait_for(call, 10)
+    assert statuses == [499]  # logged as the client's doing, not a server error
+
+
+async def test_client_disconnect_cancels_its_sync_job(
+    app: FastAPI, account: TestAccount, gated: FakeEngine, services: Services
+) -> None:
+    await disconnecting_call(app, account, gated, headers=[])
     gated.gate.set()  # type: ignore[union-attr]  # the engine reaches its next step
 
     def status() -> str | None:
-        job = services.jobs._store.find_for_key(account.key_id, "leaving")
-        return job.status if job else None
+        jobs = services.jobs._store.recent_for_key(account.key_id)
+        return jobs[0].status if jobs else None
 
     await eventually(lambda: status() == "cancelled")
     assert services.billing.available_credits(account.org_id) == 50
+
+
+async def test_a_disconnect_with_an_idempotency_key_keeps_the_job_for_the_retry(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    account: TestAccount,
+    gated: FakeEngine,
+    services: Services,
+) -> None:
+    """An SDK whose read timed out retries with the same key: it gets the finished image."""
+    await disconnecting_call(app, account, gated, headers=[(b"idempotency-key", b"long-one")])
+    retry = post(client, account, **{"Idempotency-Key": "long-one"})
+    await asyncio.sleep(0.1)
+    gated.gate.set()  # type: ignore[union-attr]
+    response = await retry
+    assert response.status_code == 200
+    assert len(response.json()["artifacts"]) == 1
+    job = services.jobs._store.find_for_key(account.key_id, "long-one")
+    assert job is not None and job.status == "succeeded"
+    assert job.credits_charged_milli > 0
+    assert len(gated.calls) == 1
+    assert (
+        services.billing.available_credits(account.org_id) == 50 - job.credits_charged_milli / 1000
+    )

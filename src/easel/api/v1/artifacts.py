@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
-
-@dataclass(frozen=True)
-class RenderedArtifact:
-    png: bytes
-    seed: int
-    finish_reason: str
+from easel.generation.service import OutputFile
 
 
 def wants_png(accept: str | None) -> bool:
@@ -21,23 +15,23 @@ def wants_png(accept: str | None) -> bool:
     return accept is not None and accept.strip().lower().startswith("image/")
 
 
-def render_artifacts(artifacts: list[RenderedArtifact], *, as_png: bool) -> Response:
+def render_artifacts(outputs: list[OutputFile], *, as_png: bool) -> Response:
     if as_png:
-        first = artifacts[0]
+        first = outputs[0]
         return Response(
-            first.png,
-            media_type="image/png",
+            first.data,
+            media_type=first.media_type,
             headers={"Finish-Reason": first.finish_reason, "Seed": str(first.seed)},
         )
     return JSONResponse(
         {
             "artifacts": [
                 {
-                    "base64": base64.b64encode(a.png).decode("ascii"),
-                    "seed": a.seed,
-                    "finishReason": a.finish_reason,
+                    "base64": base64.b64encode(o.data).decode("ascii"),
+                    "seed": o.seed,
+                    "finishReason": o.finish_reason,
                 }
-                for a in artifacts
+                for o in outputs
             ]
         }
     )

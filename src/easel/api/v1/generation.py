@@ -6,17 +6,22 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request, Response
-from PIL import Image, ImageOps
+from PIL import Image
 
 from easel.api import jobflow
 from easel.api.deps import AppServices, CurrentPrincipal
-from easel.api.images import decode_image
 from easel.api.v1 import params as p
-from easel.api.v1.artifacts import RenderedArtifact, render_artifacts, wants_png
-from easel.engines.base import EngineSpec, GenerationKind, GenerationRequest, WeightedPrompt
-from easel.engines.dimensions import check_dimensions, upscale_size
+from easel.api.v1.artifacts import render_artifacts, wants_png
+from easel.engines.base import WeightedPrompt
 from easel.errors import InvalidRequest
-from easel.jobs.seeds import resolve_seeds
+from easel.generation.images import decode_image, mask_from_source
+from easel.generation.requests import (
+    ImageToImage,
+    Masking,
+    OperationRequest,
+    TextToImage,
+    Upscale,
+)
 
 router = APIRouter(prefix="/v1/generation", tags=["v1/generation"])
 
@@ -29,12 +34,11 @@ async def text_to_image(
     engine_id: str, request: Request, principal: CurrentPrincipal, services: AppServices
 ) -> Response:
     """Generate a new image from a text prompt."""
-    spec = services.jobs.engine_for(engine_id, "text-to-image")
+    services.generation.engine_for(engine_id, TextToImage)
     body = p.validate_body(p.TextToImageRequestBody, p.parse_json(await request.body()))
     as_png = _check_accept(request, body.samples)
-    check_dimensions(spec.family, body.width, body.height)
-    generation = _request("text-to-image", body, width=body.width, height=body.height)
-    return await _run(request, services, principal, spec, generation, as_png, body.seed)
+    op = TextToImage(**_common(body), width=body.width, height=body.height)
+    return await _run(request, services, principal, engine_id, op, as_png)
 
 
 @router.post("/{engine_id}/image-to-image")
@@ -42,29 +46,25 @@ async def image_to_image(
     engine_id: str, request: Request, principal: CurrentPrincipal, services: AppServices
 ) -> Response:
     """Produce an image from an existing image and a text prompt."""
-    spec = services.jobs.engine_for(engine_id, "image-to-image")
+    services.generation.engine_for(engine_id, ImageToImage)
     fields, files = await _form(request)
     body = p.validate_body(p.ImageToImageRequestBody, fields)
     as_png = _check_accept(request, body.samples)
-    init = (await _decode(files, "init_image", services)).convert("RGB")
-    check_dimensions(spec.family, init.width, init.height, subject="init_image")
+    init = await _decode(files, "init_image", services)
     schedule: tuple[float | None, float | None]
     if body.init_image_mode == "STEP_SCHEDULE":
         strength = 1 - body.step_schedule_start
         schedule = (body.step_schedule_start, body.step_schedule_end)
     else:
         strength, schedule = body.image_strength, (None, None)
-    generation = _request(
-        "image-to-image",
-        body,
-        width=init.width,
-        height=init.height,
+    op = ImageToImage(
+        **_common(body),
         init_image=init,
         image_strength=strength,
         step_schedule_start=schedule[0],
         step_schedule_end=schedule[1],
     )
-    return await _run(request, services, principal, spec, generation, as_png, body.seed)
+    return await _run(request, services, principal, engine_id, op, as_png)
 
 
 @router.post("/{engine_id}/image-to-image/masking")
@@ -72,22 +72,17 @@ async def masking(
     engine_id: str, request: Request, principal: CurrentPrincipal, services: AppServices
 ) -> Response:
     """Selectively modify portions of an image using a mask."""
-    spec = services.jobs.engine_for(engine_id, "masking")
+    services.generation.engine_for(engine_id, Masking)
     fields, files = await _form(request)
     body = p.validate_body(p.MaskingRequestBody, fields)
     as_png = _check_accept(request, body.samples)
     init = await _decode(files, "init_image", services)
-    check_dimensions(spec.family, init.width, init.height, subject="init_image")
-    mask = await anyio.to_thread.run_sync(_mask, body.mask_source, init, files, services)
-    generation = _request(
-        "masking",
-        body,
-        width=init.width,
-        height=init.height,
-        init_image=init.convert("RGB"),
-        mask=mask,
-    )
-    return await _run(request, services, principal, spec, generation, as_png, body.seed)
+    mask_image = None
+    if body.mask_source != "INIT_IMAGE_ALPHA" and "mask_image" in files:
+        mask_image = await _decode(files, "mask_image", services)
+    mask = await anyio.to_thread.run_sync(mask_from_source, body.mask_source, init, mask_image)
+    op = Masking(**_common(body), init_image=init, mask=mask)
+    return await _run(request, services, principal, engine_id, op, as_png)
 
 
 @router.post("/{engine_id}/image-to-image/upscale")
@@ -95,25 +90,21 @@ async def upscale(
     engine_id: str, request: Request, principal: CurrentPrincipal, services: AppServices
 ) -> Response:
     """Create a higher resolution version of an input image."""
-    spec = services.jobs.engine_for(engine_id, "upscale")
+    services.generation.engine_for(engine_id, Upscale)
     fields, files = await _form(request)
     body = p.validate_body(p.UpscaleRequestBody, fields)
     as_png = _check_accept(request, 1)
-    image = (await _decode(files, "image", services)).convert("RGB")
-    width, height = upscale_size(
-        image.width, image.height, target_width=body.width, target_height=body.height
-    )
-    generation = GenerationRequest(
-        kind="upscale",
-        prompts=[WeightedPrompt(t.text, t.weight) for t in body.text_prompts or []],
-        width=width,
-        height=height,
-        seeds=resolve_seeds(body.seed, 1),
+    image = await _decode(files, "image", services)
+    op = Upscale(
+        image=image,
+        width=body.width,
+        height=body.height,
+        prompts=tuple(WeightedPrompt(t.text, t.weight) for t in body.text_prompts or []),
+        seed=body.seed,
         steps=body.steps,
         cfg_scale=body.cfg_scale,
-        init_image=image,
     )
-    return await _run(request, services, principal, spec, generation, as_png, body.seed)
+    return await _run(request, services, principal, engine_id, op, as_png)
 
 
 def _check_accept(request: Request, samples: int) -> bool:
@@ -126,24 +117,18 @@ def _check_accept(request: Request, samples: int) -> bool:
     return as_png
 
 
-def _request(
-    kind: GenerationKind,
-    body: p.GenerationRequestOptionalParams,
-    **fields: Any,
-) -> GenerationRequest:
-    if not any(t.weight > 0 and t.text.strip() for t in body.text_prompts):
-        raise InvalidRequest("text_prompts: at least one prompt with a positive weight is required")
-    return GenerationRequest(
-        kind=kind,
-        prompts=[WeightedPrompt(t.text, t.weight) for t in body.text_prompts],
-        seeds=resolve_seeds(body.seed, body.samples),
-        steps=body.steps,
-        cfg_scale=body.cfg_scale,
-        sampler=body.sampler,
-        style_preset=body.style_preset,
-        extras=dict(body.extras or {}),
-        **fields,
-    )
+def _common(body: p.GenerationRequestOptionalParams) -> dict[str, Any]:
+    """The fields every v1 diffusion body shares, as the operation request names them."""
+    return {
+        "prompts": tuple(WeightedPrompt(t.text, t.weight) for t in body.text_prompts),
+        "seed": body.seed,
+        "samples": body.samples,
+        "steps": body.steps,
+        "cfg_scale": body.cfg_scale,
+        "sampler": body.sampler,
+        "style_preset": body.style_preset,
+        "extras": dict(body.extras or {}),
+    }
 
 
 async def _form(request: Request) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -160,60 +145,21 @@ async def _form(request: Request) -> tuple[dict[str, Any], dict[str, bytes]]:
 
 async def _decode(files: dict[str, bytes], field: str, services: AppServices) -> Image.Image:
     """Decode off the event loop: a 10 MiB PNG takes long enough to stall other requests."""
-    return await anyio.to_thread.run_sync(_image, files, field, services)
-
-
-def _image(files: dict[str, bytes], field: str, services: AppServices) -> Image.Image:
     data = files.get(field)
     if data is None:
         raise InvalidRequest(f"{field}: is required")
-    return decode_image(data, field, max_pixels=services.settings.generation.max_input_pixels)
-
-
-def _mask(
-    source: p.MaskSource, init: Image.Image, files: dict[str, bytes], services: AppServices
-) -> Image.Image:
-    """The mask as mode "L" where white marks pixels to repaint."""
-    if source == "INIT_IMAGE_ALPHA":
-        if "A" not in init.getbands():
-            raise InvalidRequest(
-                "init_image: mask_source INIT_IMAGE_ALPHA needs an init_image with an alpha "
-                "channel",
-                name="invalid_mask_image",
-            )
-        # transparent pixels are the ones to replace
-        return ImageOps.invert(init.getchannel("A"))
-    if "mask_image" not in files:
-        raise InvalidRequest(
-            f"mask_image: is required when mask_source is {source}", name="invalid_mask_image"
-        )
-    mask = _image(files, "mask_image", services).convert("L")
-    if mask.size != init.size:
-        raise InvalidRequest(
-            f"mask_image: must have the same dimensions as init_image ({init.width}x"
-            f"{init.height}), got {mask.width}x{mask.height}",
-            name="invalid_image_dimensions",
-        )
-    return ImageOps.invert(mask) if source == "MASK_IMAGE_BLACK" else mask
+    limit = services.settings.generation.max_input_pixels
+    return await anyio.to_thread.run_sync(lambda: decode_image(data, field, max_pixels=limit))
 
 
 async def _run(
     request: Request,
     services: AppServices,
     principal: CurrentPrincipal,
-    spec: EngineSpec,
-    generation: GenerationRequest,
+    engine_id: str,
+    op: OperationRequest,
     as_png: bool,
-    requested_seed: int,
 ) -> Response:
-    handle = await jobflow.submit(
-        request, services, principal, spec, generation, requested_seed=requested_seed
-    )
-    finished = await jobflow.run_to_completion(request, handle)
-    artifacts = await anyio.to_thread.run_sync(
-        lambda: [
-            RenderedArtifact(services.jobs.artifact_bytes(a.key), a.seed, a.finish_reason)
-            for a in finished.artifacts
-        ]
-    )
-    return render_artifacts(artifacts, as_png=as_png)
+    handle = await jobflow.start(request, services, principal, engine_id, op)
+    outputs = await jobflow.run_to_completion(request, services, handle)
+    return render_artifacts(outputs, as_png=as_png)

@@ -18,6 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from easel.api.errors import describe_errors
 from easel.errors import InvalidRequest
+from easel.generation.images import MaskSource
 
 Sampler = Literal[
     "DDIM",
@@ -53,7 +54,6 @@ StylePreset = Literal[
     "pixel-art",
     "tile-texture",
 ]
-MaskSource = Literal["MASK_IMAGE_WHITE", "MASK_IMAGE_BLACK", "INIT_IMAGE_ALPHA"]
 
 MAX_SEED = 4_294_967_295
 # Stability's spec says 10-150 with a default of 50; its later docs say a default of 30.

@@ -31,7 +31,10 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The lease: which worker holds the job, and until when. A worker renews it
+    # while the job runs; recovery acts only once it has expired.
     owner: Mapped[str] = mapped_column(String(200), default="")
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     reservation_id: Mapped[str | None] = mapped_column(String(64), default=None)
     credits_reserved_milli: Mapped[int] = mapped_column(BigInteger, default=0)
     credits_charged_milli: Mapped[int] = mapped_column(BigInteger, default=0)

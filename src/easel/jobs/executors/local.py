@@ -1,4 +1,4 @@
-"""The local executor: worker threads in this process pull fair batches and run them."""
+"""The in-process executor: worker threads in this process pull fair batches and run them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 
 import anyio
 
+from easel.jobs.lease import LeaseKeeper
 from easel.jobs.runner import JobRunner
 from easel.jobs.scheduler import FairScheduler, QueuedJob
 from easel.jobs.store import JobStore
@@ -16,17 +17,25 @@ log = logging.getLogger("easel.jobs")
 
 class LocalExecutor:
     def __init__(
-        self, scheduler: FairScheduler, runner: JobRunner, store: JobStore, *, workers: int = 1
+        self,
+        scheduler: FairScheduler,
+        runner: JobRunner,
+        store: JobStore,
+        leases: LeaseKeeper,
+        *,
+        workers: int = 1,
     ) -> None:
         self.scheduler = scheduler
         self._runner = runner
         self._store = store
+        self._leases = leases
         self._workers = workers
         self._threads: list[threading.Thread] = []
         self._running: dict[str, QueuedJob] = {}
         self._lock = threading.Lock()
 
     async def start(self) -> None:
+        self._leases.start()
         for index in range(self._workers):
             thread = threading.Thread(target=self._work, name=f"easel-worker-{index}", daemon=True)
             thread.start()
@@ -45,9 +54,12 @@ class LocalExecutor:
                 job.cancel.set()
         for thread in self._threads:
             await anyio.to_thread.run_sync(thread.join, 30)
+        await anyio.to_thread.run_sync(self._leases.stop)
 
-    def submit(self, job: QueuedJob) -> None:
-        self.scheduler.put(job)
+    def submit(self, job_id: str, *, organization_id: str, batch_key: str) -> None:
+        self.scheduler.put(
+            QueuedJob(job_id=job_id, organization_id=organization_id, batch_key=batch_key)
+        )
 
     def cancel(self, job_id: str) -> bool:
         queued = self.scheduler.remove(job_id)
@@ -69,7 +81,9 @@ class LocalExecutor:
             with self._lock:
                 self._running.update((job.job_id, job) for job in batch)
             try:
-                self._runner.run(batch)
+                self._runner.run(
+                    [job.job_id for job in batch], cancel={job.job_id: job.cancel for job in batch}
+                )
             except Exception:  # keep the worker alive and settle whatever the runner could not
                 log.exception("worker failed on a batch")
                 for job in batch:

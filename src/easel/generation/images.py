@@ -1,11 +1,12 @@
-"""Decoding uploaded images safely, with Stability's error names."""
+"""Input images: safe decoding of uploads and masks, with Stability's error names."""
 
 from __future__ import annotations
 
 import io
 import warnings
+from typing import Literal
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from easel.errors import InvalidRequest
 
@@ -46,3 +47,37 @@ def decode_image(data: bytes, field: str, *, max_pixels: int) -> Image.Image:
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidRequest(f"{field}: the image data is corrupt or truncated") from exc
     return image
+
+
+MaskSource = Literal["MASK_IMAGE_WHITE", "MASK_IMAGE_BLACK", "INIT_IMAGE_ALPHA"]
+
+
+def mask_from_source(
+    source: MaskSource, init: Image.Image, mask_image: Image.Image | None
+) -> Image.Image:
+    """The mask as mode "L" where white marks pixels to repaint.
+
+    `INIT_IMAGE_ALPHA` reads the init image's transparency; the other sources
+    read `mask_image`, white (or black) marking what to repaint.
+    """
+    if source == "INIT_IMAGE_ALPHA":
+        if "A" not in init.getbands():
+            raise InvalidRequest(
+                "init_image: mask_source INIT_IMAGE_ALPHA needs an init_image with an alpha "
+                "channel",
+                name="invalid_mask_image",
+            )
+        # transparent pixels are the ones to replace
+        return ImageOps.invert(init.getchannel("A"))
+    if mask_image is None:
+        raise InvalidRequest(
+            f"mask_image: is required when mask_source is {source}", name="invalid_mask_image"
+        )
+    mask = mask_image.convert("L")
+    if mask.size != init.size:
+        raise InvalidRequest(
+            f"mask_image: must have the same dimensions as init_image ({init.width}x"
+            f"{init.height}), got {mask.width}x{mask.height}",
+            name="invalid_image_dimensions",
+        )
+    return ImageOps.invert(mask) if source == "MASK_IMAGE_BLACK" else mask

@@ -1,0 +1,146 @@
+"""The generation service: what every API version's router calls.
+
+`start` takes one typed `OperationRequest` and does the protocol-neutral work:
+it checks the request against its engine (what the engine serves, its
+dimension rules), runs the prompt filter, resolves seeds, prices the job,
+stores the request and submits the job. `result` turns a finished job into
+its output files (or its error), and `cancel` stops one. Idempotency lives
+in the job layer, keyed by the hash of the stored request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from easel.billing.prices import generation_cost_milli
+from easel.engines.base import ENGINE_KIND_NAMES, EngineSpec, GeneratedImage, GenerationRequest
+from easel.engines.registry import EngineRegistry
+from easel.errors import EaselError, InvalidRequest
+from easel.generation import codec
+from easel.generation.outputs import encode_image
+from easel.generation.requests import OperationRequest
+from easel.jobs.models import JobView
+from easel.jobs.service import JobHandle, JobRequest, JobService, Submission
+from easel.jobs.work import EncodedOutput
+from easel.safety.prompts import PromptFilter
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One output of a finished generation."""
+
+    data: bytes
+    media_type: str
+    seed: int
+    finish_reason: str
+
+
+class JobFailed(EaselError):
+    """A generation that ended without a result: carries the job's own status and name."""
+
+    def __init__(self, view: JobView) -> None:
+        super().__init__(view.error_message or "The generation failed.")
+        self.status = view.error_status or 500
+        self.name = view.error_name or "server_error"
+
+
+class GenerationService:
+    def __init__(
+        self, *, engines: EngineRegistry, jobs: JobService, prompt_filter: PromptFilter
+    ) -> None:
+        self._engines = engines
+        self.jobs = jobs
+        self._prompt_filter = prompt_filter
+
+    def engine_for(self, engine_id: str, operation: type[OperationRequest]) -> EngineSpec:
+        """The engine's spec, or 404 / 400 if it does not exist or cannot run `operation`."""
+        spec = self._engines.spec(engine_id)
+        if not spec.serves(operation.engine_kind):
+            raise InvalidRequest(
+                f"engine {engine_id} is {ENGINE_KIND_NAMES[spec.kind]} engine and does not "
+                f"support {operation.operation}",
+            )
+        return spec
+
+    async def start(self, engine_id: str, request: OperationRequest, who: Submission) -> JobHandle:
+        """Validate, price and submit `request` (or attach to its idempotent twin)."""
+        spec = self.engine_for(engine_id, type(request))
+        request.check(spec)
+        self._prompt_filter.check(request.prompt_texts())
+        resolved = request.with_seeds()
+        work = resolved.to_engine()
+        stored = await anyio.to_thread.run_sync(codec.encode, resolved)
+        job = JobRequest(
+            engine_id=spec.id,
+            kind=request.operation,
+            params=stored.params,
+            params_hash=stored.params_hash,
+            blobs=stored.blobs,
+            cost_milli=price(spec, work),
+            batch_key=batch_key(spec.id, work),
+        )
+        return await self.jobs.submit(job, who)
+
+    async def result(self, view: JobView) -> list[OutputFile]:
+        """The output files of a finished job, or its error as `JobFailed`."""
+        if view.status != "succeeded":
+            raise JobFailed(view)
+        return await anyio.to_thread.run_sync(
+            lambda: [
+                OutputFile(self.jobs.artifact_bytes(a.key), a.media_type, a.seed, a.finish_reason)
+                for a in view.artifacts
+            ]
+        )
+
+    async def cancel(self, api_key_id: str, ref: str) -> JobView:
+        """Cancel a job of this API key by id or idempotency key."""
+        return await self.jobs.cancel(api_key_id, ref)
+
+
+def price(spec: EngineSpec, work: GenerationRequest) -> int:
+    """The job's cost in thousandths of a credit."""
+    return generation_cost_milli(
+        spec, width=work.width, height=work.height, steps=work.steps, samples=work.samples
+    )
+
+
+def batch_key(engine_id: str, work: GenerationRequest) -> str:
+    """Jobs with equal keys can run as one engine call."""
+    return json.dumps([engine_id, *work.batch_key()])
+
+
+# -- the worker's side ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerationWork:
+    """A stored job rebuilt for its engine (implements `easel.jobs.work.Work`)."""
+
+    engine_id: str
+    operation: OperationRequest
+    request: GenerationRequest
+    # what each output PNG records (its seed is added per image)
+    parameters: dict[str, Any]
+
+    def encode(self, output: GeneratedImage) -> EncodedOutput:
+        parameters = {**self.parameters, "seed": output.seed}
+        image = (
+            output.image if output.image.mode in ("RGB", "RGBA") else output.image.convert("RGB")
+        )
+        encoded = encode_image(image, self.operation.output_format, parameters=parameters)
+        return EncodedOutput(encoded.data, encoded.media_type, encoded.extension)
+
+
+def decode_work(
+    engine_id: str, params: dict[str, Any], load: Callable[[str], bytes]
+) -> GenerationWork:
+    """The `WorkDecoder` the job runner is built with."""
+    operation = codec.decode(params, load)
+    return GenerationWork(
+        engine_id, operation, operation.to_engine(), operation.png_parameters(engine_id)
+    )
