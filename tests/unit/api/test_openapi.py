@@ -218,6 +218,19 @@ def test_multipart_bodies_carry_binary_image_parts(document: dict[str, Any]) -> 
     assert schemas["TextPrompt"]["required"] == ["text"]
 
 
+def test_every_request_body_property_is_described(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    names = ["TextPrompt"] + [n for n in schemas if n.endswith("RequestBody")]
+    assert len(names) == 5
+    undescribed = [
+        f"{name}.{prop}"
+        for name in names
+        for prop, schema in schemas[name]["properties"].items()
+        if not schema.get("description")
+    ]
+    assert undescribed == []
+
+
 def test_two_different_body_schemas_under_one_name_are_refused() -> None:
     class Body(BaseModel):
         a: int
