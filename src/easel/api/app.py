@@ -15,7 +15,7 @@ from starlette.types import Scope
 from easel import __version__
 from easel.accounts.bootstrap import bootstrap_admin
 from easel.accounts.models import Principal
-from easel.api import health
+from easel.api import health, openapi
 from easel.api.errors import install_error_handlers
 from easel.api.metrics import Metrics
 from easel.api.middleware import RequestContextMiddleware
@@ -102,6 +102,7 @@ def create_app(
     )
     app.state.services = services
     install_error_handlers(app)
+    openapi.install(app)
     for router in (
         health.router,
         v1_user.router,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import APIKeyHeader
 
 from easel.accounts.models import Principal
 from easel.api.services import Services
@@ -36,9 +37,48 @@ def api_key_from_header(value: str | None) -> str:
     return value
 
 
-async def get_principal(request: Request, services: AppServices) -> Principal:
-    secret = api_key_from_header(request.headers.get("authorization"))
-    organization = request.headers.get("organization")
+# Declared as Stability's spec does (an API key in the Authorization header) so that every
+# route depending on the principal documents it; we check the header ourselves for
+# Stability's error body, hence no auto_error.
+api_key_scheme = APIKeyHeader(
+    name="Authorization",
+    scheme_name="STABILITY_API_KEY",
+    description="Your API key, as `Bearer <key>` or the bare key.",
+    auto_error=False,
+)
+
+
+async def get_principal(
+    request: Request,
+    services: AppServices,
+    authorization: Annotated[str | None, Security(api_key_scheme)],
+    organization: Annotated[
+        str | None,
+        Header(
+            alias="Organization",
+            description="Scope the request to an organization other than the user's default.",
+            examples=["org-123456"],
+        ),
+    ] = None,
+    # Read by the request log from the raw headers; declared here to document them.
+    _client_id: Annotated[
+        str | None,
+        Header(
+            alias="Stability-Client-ID",
+            description="The client application or sub-organization making the request.",
+            examples=["my-great-plugin"],
+        ),
+    ] = None,
+    _client_version: Annotated[
+        str | None,
+        Header(
+            alias="Stability-Client-Version",
+            description="The version of the client application making the request.",
+            examples=["1.2.1"],
+        ),
+    ] = None,
+) -> Principal:
+    secret = api_key_from_header(authorization)
     if organization is not None:
         organization = organization.strip()
         if not organization or len(organization) > MAX_ORGANIZATION_ID_LENGTH:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy import text
 
 from easel.api.deps import AppServices
+from easel.api.openapi import error_responses
 from easel.errors import Overloaded
 
 router = APIRouter(tags=["operations"])
@@ -18,7 +19,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=error_responses(503))
 async def readyz(services: AppServices) -> dict[str, str]:
     """The database answers."""
 
@@ -33,7 +34,11 @@ async def readyz(services: AppServices) -> dict[str, str]:
     return {"status": "ready"}
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(services: AppServices) -> Response:
     """Prometheus metrics."""
     return Response(services.metrics.render(), media_type=services.metrics.content_type)

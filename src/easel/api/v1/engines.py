@@ -5,13 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from easel.api.deps import AppServices, CurrentPrincipal
+from easel.api.openapi import error_responses
 from easel.api.v1.schemas import Engine, EnginePricing
 from easel.billing.prices import engine_price
 
 router = APIRouter(prefix="/v1/engines", tags=["v1/engines"])
 
 
-@router.get("/list", response_model=list[Engine])
+@router.get(
+    "/list",
+    response_model=list[Engine],
+    responses=error_responses(400, 401, 403, 429, 500),
+)
 async def list_engines(_principal: CurrentPrincipal, services: AppServices) -> list[Engine]:
     """List all engines available to your organization/user."""
     return [
@@ -20,7 +25,11 @@ async def list_engines(_principal: CurrentPrincipal, services: AppServices) -> l
     ]
 
 
-@router.get("/pricing", response_model=list[EnginePricing])
+@router.get(
+    "/pricing",
+    response_model=list[EnginePricing],
+    responses=error_responses(400, 401, 403, 429, 500),
+)
 async def engine_pricing(
     _principal: CurrentPrincipal, services: AppServices
 ) -> list[EnginePricing]:

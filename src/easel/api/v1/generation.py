@@ -10,6 +10,7 @@ from PIL import Image
 
 from easel.api import jobflow
 from easel.api.deps import AppServices, CurrentPrincipal
+from easel.api.v1 import openapi as docs
 from easel.api.v1 import params as p
 from easel.api.v1.artifacts import render_artifacts, wants_png
 from easel.engines.base import WeightedPrompt
@@ -29,7 +30,11 @@ MAX_FORM_FILES = 4
 MAX_FORM_FIELDS = 256
 
 
-@router.post("/{engine_id}/text-to-image")
+@router.post(
+    "/{engine_id}/text-to-image",
+    openapi_extra=docs.json_generation(p.TextToImageRequestBody),
+    responses=docs.generation_responses(),
+)
 async def text_to_image(
     engine_id: str, request: Request, principal: CurrentPrincipal, services: AppServices
 ) -> Response:
@@ -41,7 +46,15 @@ async def text_to_image(
     return await _run(request, services, principal, engine_id, op, as_png)
 
 
-@router.post("/{engine_id}/image-to-image")
+@router.post(
+    "/{engine_id}/image-to-image",
+    openapi_extra=docs.multipart_generation(
+        p.ImageToImageRequestBody,
+        files={"init_image": docs.INIT_IMAGE},
+        required_files=("init_image",),
+    ),
+    responses=docs.generation_responses(),
+)
 async def image_to_image(
     engine_id: str, request: Request, principal: CurrentPrincipal, services: AppServices
 ) -> Response:
@@ -67,7 +80,15 @@ async def image_to_image(
     return await _run(request, services, principal, engine_id, op, as_png)
 
 
-@router.post("/{engine_id}/image-to-image/masking")
+@router.post(
+    "/{engine_id}/image-to-image/masking",
+    openapi_extra=docs.multipart_generation(
+        p.MaskingRequestBody,
+        files={"init_image": docs.INIT_IMAGE, "mask_image": docs.MASK_IMAGE},
+        required_files=("init_image",),
+    ),
+    responses=docs.generation_responses(),
+)
 async def masking(
     engine_id: str, request: Request, principal: CurrentPrincipal, services: AppServices
 ) -> Response:
@@ -85,7 +106,15 @@ async def masking(
     return await _run(request, services, principal, engine_id, op, as_png)
 
 
-@router.post("/{engine_id}/image-to-image/upscale")
+@router.post(
+    "/{engine_id}/image-to-image/upscale",
+    openapi_extra=docs.multipart_generation(
+        p.UpscaleRequestBody,
+        files={"image": docs.UPSCALE_IMAGE},
+        required_files=("image",),
+    ),
+    responses=docs.generation_responses(),
+)
 async def upscale(
     engine_id: str, request: Request, principal: CurrentPrincipal, services: AppServices
 ) -> Response:

@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from easel.api.deps import AppServices, CurrentPrincipal
+from easel.api.openapi import error_responses
 from easel.api.v1.schemas import GenerationError, GenerationStatus
 from easel.billing.prices import from_milli
 from easel.jobs.models import JobView
@@ -41,7 +42,11 @@ def status_of(view: JobView) -> GenerationStatus:
     )
 
 
-@router.delete("/generation/{generation_id}", response_model=GenerationStatus)
+@router.delete(
+    "/generation/{generation_id}",
+    response_model=GenerationStatus,
+    responses=error_responses(400, 401, 403, 404, 429, 500),
+)
 async def cancel_generation(
     generation_id: str, principal: CurrentPrincipal, services: AppServices
 ) -> GenerationStatus:
@@ -49,7 +54,11 @@ async def cancel_generation(
     return status_of(await services.jobs.cancel(principal.api_key_id, generation_id))
 
 
-@router.get("/generations", response_model=list[GenerationStatus])
+@router.get(
+    "/generations",
+    response_model=list[GenerationStatus],
+    responses=error_responses(400, 401, 403, 429, 500),
+)
 async def list_generations(
     principal: CurrentPrincipal, services: AppServices, limit: int = 50
 ) -> list[GenerationStatus]:
@@ -58,7 +67,11 @@ async def list_generations(
     return [status_of(view) for view in views]
 
 
-@router.get("/generations/{generation_id}", response_model=GenerationStatus)
+@router.get(
+    "/generations/{generation_id}",
+    response_model=GenerationStatus,
+    responses=error_responses(400, 401, 403, 404, 429, 500),
+)
 async def get_generation(
     generation_id: str, principal: CurrentPrincipal, services: AppServices
 ) -> GenerationStatus:
@@ -66,7 +79,18 @@ async def get_generation(
     return status_of(await services.jobs.get(principal.api_key_id, generation_id))
 
 
-@router.get("/generations/{generation_id}/events")
+@router.get(
+    "/generations/{generation_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "One `event: <status>` with a GenerationStatus as `data` per "
+            "change, until the generation ends.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **error_responses(400, 401, 403, 404, 429, 500),
+    },
+)
 async def generation_events(
     generation_id: str, principal: CurrentPrincipal, services: AppServices
 ) -> StreamingResponse:

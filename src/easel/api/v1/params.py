@@ -59,12 +59,23 @@ MAX_SEED = 4_294_967_295
 # Stability's spec says 10-150 with a default of 50; its later docs say a default of 30.
 DEFAULT_STEPS = 30
 
+# Field descriptions shared by several bodies; they show in the OpenAPI document.
+_CFG_SCALE = "How strictly the diffusion follows the prompt (higher: closer to the prompt)"
+_SEED = "Random noise seed; 0 or omitted picks a random one"
+_STEPS = "Number of diffusion steps to run"
+_DIFFUSE_SIZE = (
+    "{} of the image in pixels: a multiple of 64 within the engine's pixel-count limits "
+    "(SDXL v1 engines take only their listed sizes)"
+)
+
 
 class TextPrompt(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    text: str = Field(max_length=2000)
-    weight: float = 1.0
+    text: str = Field(max_length=2000, description="The prompt itself")
+    weight: float = Field(
+        default=1.0, description="Weight of the prompt; negative for a negative prompt"
+    )
 
 
 class GenerationRequestOptionalParams(BaseModel):
@@ -73,31 +84,60 @@ class GenerationRequestOptionalParams(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    text_prompts: list[TextPrompt] = Field(min_length=1)
-    cfg_scale: float = Field(default=7.0, ge=0, le=35)
-    clip_guidance_preset: ClipGuidancePreset = "NONE"
-    sampler: Sampler | None = None
-    samples: int = Field(default=1, ge=1, le=10)
-    seed: int = Field(default=0, ge=0, le=MAX_SEED)
-    steps: int = Field(default=DEFAULT_STEPS, ge=10, le=150)
-    style_preset: StylePreset | None = None
-    extras: dict[str, Any] | None = None
+    text_prompts: list[TextPrompt] = Field(
+        min_length=1, description="Prompts; at least one needs a positive weight"
+    )
+    cfg_scale: float = Field(default=7.0, ge=0, le=35, description=_CFG_SCALE)
+    clip_guidance_preset: ClipGuidancePreset = Field(
+        default="NONE", description="Accepted for compatibility; not used"
+    )
+    sampler: Sampler | None = Field(
+        default=None, description="The sampler; omitted, the engine picks one"
+    )
+    samples: int = Field(default=1, ge=1, le=10, description="Number of images to generate")
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description=_SEED)
+    steps: int = Field(default=DEFAULT_STEPS, ge=10, le=150, description=_STEPS)
+    style_preset: StylePreset | None = Field(
+        default=None, description="A style preset to guide the image towards"
+    )
+    extras: dict[str, Any] | None = Field(
+        default=None, description="Extra parameters for the engine; accepted, not used"
+    )
 
 
 class TextToImageRequestBody(GenerationRequestOptionalParams):
-    height: int = 512
-    width: int = 512
+    height: int = Field(default=512, description=_DIFFUSE_SIZE.format("Height"))
+    width: int = Field(default=512, description=_DIFFUSE_SIZE.format("Width"))
 
 
 class ImageToImageRequestBody(GenerationRequestOptionalParams):
-    init_image_mode: Literal["IMAGE_STRENGTH", "STEP_SCHEDULE"] = "IMAGE_STRENGTH"
-    image_strength: float = Field(default=0.35, ge=0, le=1)
-    step_schedule_start: float = Field(default=0.65, ge=0, le=1)
-    step_schedule_end: float | None = Field(default=None, ge=0, le=1)
+    init_image_mode: Literal["IMAGE_STRENGTH", "STEP_SCHEDULE"] = Field(
+        default="IMAGE_STRENGTH",
+        description="Whether image_strength or step_schedule_* sets the init_image's influence",
+    )
+    image_strength: float = Field(
+        default=0.35,
+        ge=0,
+        le=1,
+        description="How much the init_image shapes the result: near 1 keeps it, near 0 "
+        "departs from it",
+    )
+    step_schedule_start: float = Field(
+        default=0.65,
+        ge=0,
+        le=1,
+        description="Share of the first diffusion steps skipped; lower keeps more of init_image",
+    )
+    step_schedule_end: float | None = Field(
+        default=None, ge=0, le=1, description="Share of the last diffusion steps skipped"
+    )
 
 
 class MaskingRequestBody(GenerationRequestOptionalParams):
-    mask_source: MaskSource
+    mask_source: MaskSource = Field(
+        description="Where the mask comes from: the white or the black pixels of mask_image "
+        "are repainted, or the transparent pixels of init_image"
+    )
 
 
 class UpscaleRequestBody(BaseModel):
@@ -105,12 +145,18 @@ class UpscaleRequestBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    width: int | None = Field(default=None, ge=512)
-    height: int | None = Field(default=None, ge=512)
-    text_prompts: list[TextPrompt] | None = None
-    seed: int = Field(default=0, ge=0, le=MAX_SEED)
-    steps: int = Field(default=DEFAULT_STEPS, ge=10, le=150)
-    cfg_scale: float = Field(default=7.0, ge=0, le=35)
+    width: int | None = Field(
+        default=None, ge=512, description="Output width, aspect kept (default 2x); not with height"
+    )
+    height: int | None = Field(
+        default=None, ge=512, description="Output height, aspect kept (default 2x); not with width"
+    )
+    text_prompts: list[TextPrompt] | None = Field(
+        default=None, description="Prompts for the latent upscaler"
+    )
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description=_SEED)
+    steps: int = Field(default=DEFAULT_STEPS, ge=10, le=150, description=_STEPS)
+    cfg_scale: float = Field(default=7.0, ge=0, le=35, description=_CFG_SCALE)
 
 
 Model = TypeVar("Model", bound=BaseModel)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class OrganizationMembership(BaseModel):
@@ -40,6 +41,26 @@ class EnginePricing(BaseModel):
     credits_per_image: float
     base_pixels: int
     base_steps: int
+
+
+FinishReason = Literal["SUCCESS", "ERROR", "CONTENT_FILTERED"]
+
+
+class Image(BaseModel):
+    """One generated image of a JSON generation response."""
+
+    base64: str = Field(description="The image (PNG) encoded in base64")
+    seed: int = Field(description="The seed associated with this image")
+    finishReason: FinishReason = Field(  # Stability's spelling
+        description="CONTENT_FILTERED: the image was blurred by the content filter"
+    )
+
+
+class GenerationResponseBody(BaseModel):
+    """The result of a generation: one artifact per sample. Stability's spec says a bare
+    array; real clients and the live API read this object."""
+
+    artifacts: list[Image]
 
 
 class GenerationError(BaseModel):

@@ -6,12 +6,17 @@ import anyio
 from fastapi import APIRouter
 
 from easel.api.deps import AppServices, CurrentPrincipal
+from easel.api.openapi import error_responses
 from easel.api.v1.schemas import AccountResponseBody, BalanceResponseBody, OrganizationMembership
 
 router = APIRouter(prefix="/v1/user", tags=["v1/user"])
 
 
-@router.get("/account", response_model=AccountResponseBody)
+@router.get(
+    "/account",
+    response_model=AccountResponseBody,
+    responses=error_responses(400, 401, 403, 429, 500),
+)
 async def user_account(principal: CurrentPrincipal, services: AppServices) -> AccountResponseBody:
     """Get information about the account associated with the provided API key."""
     account = await anyio.to_thread.run_sync(services.accounts.account, principal.user_id)
@@ -26,7 +31,11 @@ async def user_account(principal: CurrentPrincipal, services: AppServices) -> Ac
     )
 
 
-@router.get("/balance", response_model=BalanceResponseBody)
+@router.get(
+    "/balance",
+    response_model=BalanceResponseBody,
+    responses=error_responses(400, 401, 403, 429, 500),
+)
 async def user_balance(principal: CurrentPrincipal, services: AppServices) -> BalanceResponseBody:
     """Get the credit balance of the organization in scope."""
     credits = await anyio.to_thread.run_sync(
