@@ -38,9 +38,16 @@ class RunningServer:
 
 
 def start_server(
-    data_dir: Path, *, env: dict[str, str] | None = None, timeout: float = 60
+    data_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    wrap: list[str] | None = None,
 ) -> RunningServer:
-    """Start `easel serve` and wait until it answers; returns the key its first start printed."""
+    """Start `easel serve` and wait until it answers; returns the key its first start printed.
+
+    `wrap` runs the server under another command (e.g. `unshare --pid …`).
+    """
     port = free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -50,6 +57,7 @@ def start_server(
     with log_path.open("w") as log_file:  # the child keeps its own descriptor
         process = subprocess.Popen(
             [
+                *(wrap or []),
                 sys.executable,
                 "-m",
                 "easel.cli.main",

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from easel.api.services import Services
+from easel.billing.prices import generation_cost_milli
 from easel.jobs.store import JobStore, NewJob
 from tests.factories import TestAccount, make_account
 from tests.fakes import FakeEngine
@@ -202,6 +203,26 @@ async def test_concurrent_retry_attaches_to_the_running_job(
     a, b = await asyncio.wait_for(asyncio.gather(first, second), 10)
     assert a.json() == b.json()
     assert len(gated.calls) == 1
+
+
+async def test_concurrent_retries_with_a_balance_for_one_image_all_succeed(
+    client: httpx.AsyncClient, services: Services, gated: FakeEngine
+) -> None:
+    """The key is claimed before credits are reserved: retries attach, none gets 402."""
+    cost = generation_cost_milli(
+        services.engines.spec(SD), width=512, height=512, steps=BODY["steps"], samples=1
+    )
+    poor = make_account(services.accounts, services.billing, credits=cost / 1000)
+    requests = [post(client, poor, **{"Idempotency-Key": "one-image"}) for _ in range(10)]
+    await eventually(gated.started.is_set)
+    gated.gate.set()  # type: ignore[union-attr]
+    responses = await asyncio.wait_for(asyncio.gather(*requests), 20)
+    assert [r.status_code for r in responses] == [200] * 10
+    assert len({r.json()["artifacts"][0]["base64"] for r in responses}) == 1
+    assert len(gated.calls) == 1
+    assert services.billing.available_credits(poor.org_id) == 0
+    charges = [e for e in services.billing.ledger(poor.org_id) if e.kind == "charge"]
+    assert len(charges) == 1
 
 
 @pytest.mark.parametrize("settings_overrides", [{"jobs": {"max_batch_size": 4}}])
