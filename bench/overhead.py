@@ -123,7 +123,7 @@ def run_http(client: httpx.Client, server: h.Server, key: str, args: argparse.Na
 
 def png_encode_seconds(image: Any, args: argparse.Namespace) -> float:
     """What the server's worker spends turning the image into the PNG it stores."""
-    from easel.jobs.runner import encode_png
+    from easel.generation.outputs import encode_png
 
     start = time.perf_counter()
     encode_png(image, {"engine_id": h.ENGINE_ID, "steps": args.steps})
@@ -165,7 +165,7 @@ def measure(args: argparse.Namespace, work_dir: Path) -> Results:
 
 
 def _png_of(image: Any) -> bytes:
-    from easel.jobs.runner import encode_png
+    from easel.generation.outputs import encode_png
 
     return encode_png(image, {})
 

@@ -19,7 +19,6 @@ import pytest
 
 from tests.integration.conftest import start_server, stop_server
 
-
 LEASE = {"EASEL_JOBS__LEASE_SECONDS": "2"}
 UNSHARE = shutil.which("unshare")
 
@@ -28,7 +27,9 @@ def can_unshare_pids() -> bool:
     if UNSHARE is None:
         return False
     probe = subprocess.run(
-        [UNSHARE, "--pid", "--fork", "--mount-proc", "--kill-child", "true"], capture_output=True, check=False
+        [UNSHARE, "--pid", "--fork", "--mount-proc", "--kill-child", "true"],
+        capture_output=True,
+        check=False,
     )
     return probe.returncode == 0
 

@@ -23,8 +23,3 @@ def hash_secret(secret: str) -> str:
 
 def visible_prefix(secret: str) -> str:
     return secret[:VISIBLE_PREFIX_LENGTH]
-
-
-def new_id(prefix: str) -> str:
-    """An opaque id like `org-3f2a…`; Stability's ids carry such prefixes."""
-    return f"{prefix}-{secrets.token_hex(12)}"

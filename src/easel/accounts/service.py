@@ -18,6 +18,7 @@ from easel.accounts.models import (
     Principal,
 )
 from easel.db.engine import Database
+from easel.db.ids import new_id
 from easel.db.models import ApiKey, Membership, Organization, User
 from easel.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, Unauthorized
 
@@ -35,7 +36,7 @@ class AccountsService:
         email = email.strip().lower()
         if "@" not in email or len(email) > 320:
             raise InvalidRequest(f"email: not a valid address: {email!r}")
-        user_id = keys.new_id("user")
+        user_id = new_id("user")
         try:
             with self._db.session() as session:
                 session.add(User(id=user_id, email=email, is_admin=is_admin))
@@ -47,7 +48,7 @@ class AccountsService:
         name = name.strip()
         if not name or len(name) > 200:
             raise InvalidRequest("name: must be 1-200 characters")
-        org_id = keys.new_id("org")
+        org_id = new_id("org")
         with self._db.session() as session:
             session.add(Organization(id=org_id, name=name))
         return org_id
@@ -113,7 +114,7 @@ class AccountsService:
         with self._db.session() as session:
             user = self._find_user(session, user_ref)
             row = ApiKey(
-                id=keys.new_id("key"),
+                id=new_id("key"),
                 user_id=user.id,
                 name=name,
                 prefix=keys.visible_prefix(secret),

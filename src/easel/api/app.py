@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from starlette.types import Scope
 
 from easel import __version__
-from easel.accounts.bootstrap import bootstrap_admin
 from easel.accounts.models import Principal
 from easel.api import health, openapi
 from easel.api.errors import install_error_handlers
@@ -24,6 +23,7 @@ from easel.api.v1 import engines as v1_engines
 from easel.api.v1 import generation as v1_generation
 from easel.api.v1 import jobs as v1_jobs
 from easel.api.v1 import user as v1_user
+from easel.bootstrap import bootstrap_admin
 from easel.config import RateLimitSettings, Settings
 from easel.engines.base import EngineSource
 from easel.ratelimit import RateLimiter, RateLimitPolicy

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from easel.accounts.keys import new_id
 from easel.billing.prices import from_milli
 from easel.db.engine import Database
+from easel.db.ids import new_id
 from easel.db.models import CreditLedgerEntry, CreditReservation, Organization
 from easel.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
 

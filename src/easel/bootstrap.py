@@ -1,4 +1,6 @@
-"""First start: an admin user, a default organization with credits, and one API key."""
+"""First start: an admin user, a default organization with credits, and one API key.
+
+It spans accounts and billing, so it sits beside the composition root, above both."""
 
 from __future__ import annotations
 
