@@ -78,6 +78,20 @@ class Core:
         self.db.dispose()
 
 
+@dataclass
+class Ledger:
+    """The database with accounts and credits: all the admin CLI needs."""
+
+    db: Database
+    accounts: AccountsService
+    billing: BillingService
+
+
+def build_ledger(settings: Settings) -> Ledger:
+    db = Database(settings.database_url, echo=settings.database.echo)
+    return Ledger(db=db, accounts=AccountsService(db), billing=BillingService(db))
+
+
 def build_engines(settings: Settings) -> EngineRegistry:
     return EngineRegistry(
         settings.engines,
@@ -95,8 +109,8 @@ def build_artifacts(settings: Settings) -> ArtifactStore:
 
 def build_core(settings: Settings, *, engine_source: EngineSource | None = None) -> Core:
     """Build the core objects. `engine_source` replaces the engines jobs run on (tests)."""
-    db = Database(settings.database_url, echo=settings.database.echo)
-    billing = BillingService(db)
+    ledger = build_ledger(settings)
+    db, billing = ledger.db, ledger.billing
     engines = build_engines(settings)
     artifacts = build_artifacts(settings)
     store = JobStore(db, billing)
@@ -127,7 +141,7 @@ def build_core(settings: Settings, *, engine_source: EngineSource | None = None)
     return Core(
         settings=settings,
         db=db,
-        accounts=AccountsService(db),
+        accounts=ledger.accounts,
         billing=billing,
         engines=engines,
         artifacts=artifacts,

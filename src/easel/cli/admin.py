@@ -40,17 +40,16 @@ def _print(table: Table) -> None:
 
 class _Context:
     def __init__(self, config: Path | None) -> None:
-        from easel.accounts.service import AccountsService
-        from easel.billing.service import BillingService
         from easel.db import migrate
-        from easel.db.engine import Database
+        from easel.wiring import build_ledger
 
         settings = cli_settings.load(config)
         if settings.database.migrate_on_start:
             migrate.upgrade(settings.database_url)
-        self.db = Database(settings.database_url)
-        self.accounts: AccountsService = AccountsService(self.db)
-        self.billing: BillingService = BillingService(self.db)
+        ledger = build_ledger(settings)
+        self.db = ledger.db
+        self.accounts: AccountsService = ledger.accounts
+        self.billing: BillingService = ledger.billing
 
 
 def _run(config: Path | None, action: object) -> None:
