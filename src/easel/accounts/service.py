@@ -157,8 +157,8 @@ class AccountsService:
             ).first()
             if row is None or row.revoked_at is not None:
                 raise Unauthorized(
-                    f"Incorrect API key provided: {keys.visible_prefix(secret)}…. "
-                    "Check the key or create a new one."
+                    f"Incorrect API key provided ({keys.visible_prefix(secret)}…); "
+                    "check the key or create a new one."
                 )
             memberships = session.scalars(
                 select(Membership).where(Membership.user_id == row.user_id)
@@ -169,8 +169,9 @@ class AccountsService:
                 )
                 if chosen is None:
                     raise PermissionDenied(
-                        "You do not have permission to access this resource "
-                        "(not a member of the requested organization)"
+                        f"Organization {organization_id}: the API key's user is not a member "
+                        "of this organization; send the id of one of its organizations, or "
+                        "no Organization header for its default one"
                     )
             else:
                 chosen = next((m for m in memberships if m.is_default), None) or next(
@@ -178,8 +179,7 @@ class AccountsService:
                 )
                 if chosen is None:
                     raise PermissionDenied(
-                        "You do not have permission to access this resource "
-                        "(the key's user belongs to no organization)"
+                        "The API key's user belongs to no organization; an admin must add it to one"
                     )
             last_used = row.last_used_at
             if last_used is None or last_used < now - LAST_USED_RESOLUTION:

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from easel.accounts.models import Principal
 from easel.api.services import Services
-from easel.errors import InvalidRequest, RateLimited, Unauthorized
+from easel.errors import InvalidRequest, PermissionDenied, RateLimited, Unauthorized
 
 MAX_KEY_LENGTH = 512
 MAX_ORGANIZATION_ID_LENGTH = 64
@@ -59,3 +59,16 @@ async def get_principal(request: Request, services: AppServices) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_principal_or_401(request: Request, services: AppServices) -> Principal:
+    """As `get_principal`, but a key that may not act for the organization is a 401."""
+    try:
+        return await get_principal(request, services)
+    except PermissionDenied as exc:
+        raise Unauthorized(exc.message) from exc
+
+
+# For routes whose Stability spec documents 401 but no 403 (`/v1/engines/list`,
+# `/v1/user/account`, `/v1/user/balance`): clients branch on the documented statuses.
+PrincipalOr401 = Annotated[Principal, Depends(get_principal_or_401)]
