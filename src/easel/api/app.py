@@ -18,6 +18,7 @@ from easel.accounts.bootstrap import bootstrap_admin
 from easel.accounts.models import Principal
 from easel.accounts.service import AccountsService
 from easel.api import health
+from easel.api.docs import install_docs
 from easel.api.errors import install_error_handlers
 from easel.api.metrics import Metrics
 from easel.api.middleware import RequestContextMiddleware
@@ -158,9 +159,13 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         version=__version__,
         description="A self-hosted implementation of the Stability AI REST API.",
         lifespan=lifespan,
+        # /docs is served with local assets by install_docs; ReDoc would need a CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
     install_error_handlers(app)
+    install_docs(app)
     for router in (
         health.router,
         v1_user.router,
