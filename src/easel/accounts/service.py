@@ -23,6 +23,8 @@ from easel.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, U
 
 # `last_used_at` is written at most this often per key, so auth stays read-mostly.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# A shorter start of a key id or prefix ("sk-", "key-") would match nearly every key.
+MIN_KEY_REF_LENGTH = 6
 
 
 class AccountsService:
@@ -132,15 +134,31 @@ class AccountsService:
             return [_key_info(row, email) for row, email in session.execute(query).all()]
 
     def revoke_key(self, key_ref: str) -> ApiKeyInfo:
-        """Revoke a key by id or visible prefix; revoking twice is harmless."""
+        """Revoke a key by id, visible prefix, or a unique start of either (as a narrow
+        table shows them, `…` included); revoking twice is harmless."""
+        ref = key_ref.strip().removesuffix("…").removesuffix("...")
+        if len(ref) < MIN_KEY_REF_LENGTH:
+            raise InvalidRequest(
+                f"key: give at least {MIN_KEY_REF_LENGTH} characters of the key id or prefix"
+            )
         with self._db.session() as session:
             rows = session.scalars(
-                select(ApiKey).where((ApiKey.id == key_ref) | (ApiKey.prefix == key_ref))
+                select(ApiKey).where((ApiKey.id == ref) | (ApiKey.prefix == ref))
             ).all()
+            if not rows:
+                rows = session.scalars(
+                    select(ApiKey).where(
+                        ApiKey.id.startswith(ref, autoescape=True)
+                        | ApiKey.prefix.startswith(ref, autoescape=True)
+                    )
+                ).all()
             if not rows:
                 raise NotFound(f"API key {key_ref} not found")
             if len(rows) > 1:
-                raise Conflict(f"{key_ref} matches several keys; use the key id")
+                ids = ", ".join(sorted(row.id for row in rows))
+                raise Conflict(
+                    f"{key_ref} matches {len(rows)} keys ({ids}); give more of the key id"
+                )
             row = rows[0]
             if row.revoked_at is None:
                 row.revoked_at = datetime.now(UTC)
