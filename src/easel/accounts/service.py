@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from easel.accounts import keys
+from easel.accounts.key_usage import KeyUsageRecorder
 from easel.accounts.models import (
     ROLES,
     Account,
@@ -21,15 +22,16 @@ from easel.db.engine import Database
 from easel.db.models import ApiKey, Membership, Organization, User
 from easel.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, Unauthorized
 
-# `last_used_at` is written at most this often per key, so auth stays read-mostly.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 # A shorter start of a key id or prefix ("sk-", "key-") would match nearly every key.
 MIN_KEY_REF_LENGTH = 6
 
 
 class AccountsService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, key_usage: KeyUsageRecorder | None = None) -> None:
+        """`key_usage` records each authenticated key's last use; without it (the admin
+        CLI, tests) authentication records nothing."""
         self._db = db
+        self._key_usage = key_usage
 
     # -- users and organizations -------------------------------------------------
 
@@ -168,7 +170,6 @@ class AccountsService:
 
     def authenticate(self, secret: str, organization_id: str | None = None) -> Principal:
         """Resolve a key secret (and an optional `Organization` header) to a principal."""
-        now = datetime.now(UTC)
         with self._db.session() as session:
             row = session.scalars(
                 select(ApiKey).where(ApiKey.key_hash == keys.hash_secret(secret))
@@ -199,9 +200,9 @@ class AccountsService:
                     raise PermissionDenied(
                         "The API key's user belongs to no organization; an admin must add it to one"
                     )
-            last_used = row.last_used_at
-            if last_used is None or last_used < now - LAST_USED_RESOLUTION:
-                session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+            # written later in a batch: a write here serialises concurrent requests on SQLite
+            if self._key_usage is not None:
+                self._key_usage.touch(row.id)
             return Principal(
                 api_key_id=row.id,
                 user_id=row.user_id,

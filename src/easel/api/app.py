@@ -15,6 +15,7 @@ from starlette.types import Scope
 
 from easel import __version__
 from easel.accounts.bootstrap import bootstrap_admin
+from easel.accounts.key_usage import KeyUsageRecorder
 from easel.accounts.models import Principal
 from easel.accounts.service import AccountsService
 from easel.api import health
@@ -116,10 +117,11 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         memory_budget_mb=settings.engine.memory_budget_mb,
     )
     executor, job_service = build_jobs(settings, db, billing, engines)
+    key_usage = KeyUsageRecorder(db)
     services = Services(
         settings=settings,
         db=db,
-        accounts=AccountsService(db),
+        accounts=AccountsService(db, key_usage=key_usage),
         billing=billing,
         engines=engines,
         jobs=job_service,
@@ -145,9 +147,11 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         await executor.start()
         sweeper = Sweeper(job_service.sweep_expired, settings.jobs.sweep_interval_seconds)
         sweeper.start()
+        key_usage.start()
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(key_usage.close)
             await anyio.to_thread.run_sync(sweeper.stop)
             await executor.stop()
             if services.rate_limiter is not None:
