@@ -36,7 +36,10 @@ class ServerSettings(BaseModel):
         "API key, and print the key once",
     )
     bootstrap_email: str = Field(
-        default="admin@localhost", description="Email of the bootstrap admin user"
+        # A dotted, non-reserved domain: email validators (pydantic's EmailStr) refuse
+        # `localhost` and special-use names such as `.local` and `.test`.
+        default="admin@easel.example",
+        description="Email of the bootstrap admin user",
     )
     bootstrap_credits: float = Field(
         default=1000.0, ge=0, description="Credits granted to the bootstrap organization"

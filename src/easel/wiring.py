@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import anyio
 
+from easel.accounts.key_usage import KeyUsageRecorder
 from easel.accounts.service import AccountsService
 from easel.billing.service import BillingService
 from easel.config import Settings
@@ -54,6 +55,7 @@ class Core:
     executor: Executor
     jobs: JobService
     generation: GenerationService
+    key_usage: KeyUsageRecorder
     _sweepers: list[Sweeper] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -70,8 +72,10 @@ class Core:
         ]
         for sweeper in self._sweepers:
             sweeper.start()
+        self.key_usage.start()
 
     async def stop(self) -> None:
+        await anyio.to_thread.run_sync(self.key_usage.close)
         for sweeper in self._sweepers:
             await anyio.to_thread.run_sync(sweeper.stop)
         await self.executor.stop()
@@ -85,11 +89,19 @@ class Ledger:
     db: Database
     accounts: AccountsService
     billing: BillingService
+    # batches API keys' last-used times off the request path (started by Core)
+    key_usage: KeyUsageRecorder
 
 
 def build_ledger(settings: Settings) -> Ledger:
     db = Database(settings.database_url, echo=settings.database.echo)
-    return Ledger(db=db, accounts=AccountsService(db), billing=BillingService(db))
+    key_usage = KeyUsageRecorder(db)
+    return Ledger(
+        db=db,
+        accounts=AccountsService(db, key_usage=key_usage),
+        billing=BillingService(db),
+        key_usage=key_usage,
+    )
 
 
 def build_engines(settings: Settings) -> EngineRegistry:
@@ -155,6 +167,7 @@ def build_core(settings: Settings, *, engine_source: EngineSource | None = None)
             jobs=job_service,
             prompt_filter=PromptFilter(settings.safety.blocked_terms),
         ),
+        key_usage=ledger.key_usage,
     )
 
 

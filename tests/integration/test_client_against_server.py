@@ -28,7 +28,7 @@ def client(running_server: RunningServer) -> Client:
 
 def test_account_balance_engines(client: Client) -> None:
     with client:
-        assert client.account().email == "admin@localhost"
+        assert client.account().email == "admin@easel.example"
         assert client.balance().credits > 0
         options = client.engine_options()
         assert {"label": "Stable Diffusion v1.6", "value": "stable-diffusion-v1-6"} in options

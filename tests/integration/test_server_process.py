@@ -13,7 +13,7 @@ def test_first_start_prints_a_working_key(running_server: RunningServer) -> None
     assert running_server.api_key.startswith("sk-")
     headers = {"Authorization": f"Bearer {running_server.api_key}"}
     account = httpx.get(f"{running_server.url}/v1/user/account", headers=headers).json()
-    assert account["email"] == "admin@localhost"
+    assert account["email"] == "admin@easel.example"
     assert account["organizations"][0]["is_default"] is True
     balance = httpx.get(f"{running_server.url}/v1/user/balance", headers=headers).json()
     # 1000 granted at bootstrap; other tests of the session may have spent some

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from easel.accounts import keys
+from easel.accounts.key_usage import KeyUsageRecorder
 from easel.accounts.models import (
     ROLES,
     Account,
@@ -22,13 +23,16 @@ from easel.db.ids import new_id
 from easel.db.models import ApiKey, Membership, Organization, User
 from easel.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, Unauthorized
 
-# `last_used_at` is written at most this often per key, so auth stays read-mostly.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
+# A shorter start of a key id or prefix ("sk-", "key-") would match nearly every key.
+MIN_KEY_REF_LENGTH = 6
 
 
 class AccountsService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, key_usage: KeyUsageRecorder | None = None) -> None:
+        """`key_usage` records each authenticated key's last use; without it (the admin
+        CLI, tests) authentication records nothing."""
         self._db = db
+        self._key_usage = key_usage
 
     # -- users and organizations -------------------------------------------------
 
@@ -133,15 +137,31 @@ class AccountsService:
             return [_key_info(row, email) for row, email in session.execute(query).all()]
 
     def revoke_key(self, key_ref: str) -> ApiKeyInfo:
-        """Revoke a key by id or visible prefix; revoking twice is harmless."""
+        """Revoke a key by id, visible prefix, or a unique start of either (as a narrow
+        table shows them, `…` included); revoking twice is harmless."""
+        ref = key_ref.strip().removesuffix("…").removesuffix("...")
+        if len(ref) < MIN_KEY_REF_LENGTH:
+            raise InvalidRequest(
+                f"key: give at least {MIN_KEY_REF_LENGTH} characters of the key id or prefix"
+            )
         with self._db.session() as session:
             rows = session.scalars(
-                select(ApiKey).where((ApiKey.id == key_ref) | (ApiKey.prefix == key_ref))
+                select(ApiKey).where((ApiKey.id == ref) | (ApiKey.prefix == ref))
             ).all()
+            if not rows:
+                rows = session.scalars(
+                    select(ApiKey).where(
+                        ApiKey.id.startswith(ref, autoescape=True)
+                        | ApiKey.prefix.startswith(ref, autoescape=True)
+                    )
+                ).all()
             if not rows:
                 raise NotFound(f"API key {key_ref} not found")
             if len(rows) > 1:
-                raise Conflict(f"{key_ref} matches several keys; use the key id")
+                ids = ", ".join(sorted(row.id for row in rows))
+                raise Conflict(
+                    f"{key_ref} matches {len(rows)} keys ({ids}); give more of the key id"
+                )
             row = rows[0]
             if row.revoked_at is None:
                 row.revoked_at = datetime.now(UTC)
@@ -151,15 +171,14 @@ class AccountsService:
 
     def authenticate(self, secret: str, organization_id: str | None = None) -> Principal:
         """Resolve a key secret (and an optional `Organization` header) to a principal."""
-        now = datetime.now(UTC)
         with self._db.session() as session:
             row = session.scalars(
                 select(ApiKey).where(ApiKey.key_hash == keys.hash_secret(secret))
             ).first()
             if row is None or row.revoked_at is not None:
                 raise Unauthorized(
-                    f"Incorrect API key provided: {keys.visible_prefix(secret)}…. "
-                    "Check the key or create a new one."
+                    f"Incorrect API key provided ({keys.visible_prefix(secret)}…); "
+                    "check the key or create a new one."
                 )
             memberships = session.scalars(
                 select(Membership).where(Membership.user_id == row.user_id)
@@ -170,8 +189,9 @@ class AccountsService:
                 )
                 if chosen is None:
                     raise PermissionDenied(
-                        "You do not have permission to access this resource "
-                        "(not a member of the requested organization)"
+                        f"Organization {organization_id}: the API key's user is not a member "
+                        "of this organization; send the id of one of its organizations, or "
+                        "no Organization header for its default one"
                     )
             else:
                 chosen = next((m for m in memberships if m.is_default), None) or next(
@@ -179,12 +199,11 @@ class AccountsService:
                 )
                 if chosen is None:
                     raise PermissionDenied(
-                        "You do not have permission to access this resource "
-                        "(the key's user belongs to no organization)"
+                        "The API key's user belongs to no organization; an admin must add it to one"
                     )
-            last_used = row.last_used_at
-            if last_used is None or last_used < now - LAST_USED_RESOLUTION:
-                session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+            # written later in a batch: a write here serialises concurrent requests on SQLite
+            if self._key_usage is not None:
+                self._key_usage.touch(row.id)
             return Principal(
                 api_key_id=row.id,
                 user_id=row.user_id,

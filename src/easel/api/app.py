@@ -15,6 +15,7 @@ from starlette.types import Scope
 from easel import __version__
 from easel.accounts.models import Principal
 from easel.api import health, openapi
+from easel.api.docs import install_docs
 from easel.api.errors import install_error_handlers
 from easel.api.metrics import Metrics
 from easel.api.middleware import RequestContextMiddleware
@@ -99,9 +100,13 @@ def create_app(
         version=__version__,
         description="A self-hosted implementation of the Stability AI REST API.",
         lifespan=lifespan,
+        # /docs is served with local assets by install_docs; ReDoc would need a CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
     install_error_handlers(app)
+    install_docs(app)
     openapi.install(app)
     for router in (
         health.router,

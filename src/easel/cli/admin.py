@@ -5,6 +5,9 @@ These commands work on the database directly (the server need not run).
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +18,7 @@ from rich.table import Table
 from easel.cli import settings as cli_settings
 
 if TYPE_CHECKING:
+    from easel.accounts.models import ApiKeyInfo
     from easel.accounts.service import AccountsService
     from easel.billing.service import BillingService
 
@@ -120,14 +124,19 @@ def key_create(
 @keys.command("list")
 def key_list(
     user: str | None = typer.Option(None, help="Only this user's keys (id or email)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
     config: Path | None = cli_settings.ConfigOption,
 ) -> None:
-    """List API keys (prefixes only)."""
+    """List API keys (prefixes only). Piped output is tab-separated, with full ids."""
 
     def action(ctx: _Context) -> None:
-        table = Table("id", "prefix", "user", "name", "created", "last used", "revoked")
-        for key in ctx.accounts.list_keys(user):
-            table.add_row(
+        listed = ctx.accounts.list_keys(user)
+        if as_json:
+            typer.echo(json.dumps([_key_json(key) for key in listed], indent=2))
+            return
+        columns = ("id", "prefix", "user", "name", "created", "last used", "revoked")
+        rows = [
+            (
                 key.id,
                 key.prefix,
                 key.email,
@@ -136,14 +145,46 @@ def key_list(
                 f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "-",
                 f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "-",
             )
+            for key in listed
+        ]
+        if not _stdout_is_terminal():
+            # a table narrower than its ids would cut them; scripts need them whole
+            for row in (columns, *rows):
+                typer.echo("\t".join(row))
+            return
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*row)
         _print(table)
 
     _run(config, action)
 
 
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _key_json(key: ApiKeyInfo) -> dict[str, str | None]:
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": key.id,
+        "prefix": key.prefix,
+        "user_id": key.user_id,
+        "email": key.email,
+        "name": key.name,
+        "created_at": when(key.created_at),
+        "last_used_at": when(key.last_used_at),
+        "revoked_at": when(key.revoked_at),
+    }
+
+
 @keys.command("revoke")
 def key_revoke(
-    key: str = typer.Argument(..., help="Key id or visible prefix."),
+    key: str = typer.Argument(
+        ..., help="Key id or visible prefix, or a unique start of either as listed."
+    ),
     config: Path | None = cli_settings.ConfigOption,
 ) -> None:
     """Revoke an API key."""

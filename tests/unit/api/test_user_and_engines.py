@@ -16,7 +16,6 @@ async def test_account_shape(client: httpx.AsyncClient, account: TestAccount) ->
     assert body == {
         "id": account.user_id,
         "email": account.email,
-        "profile_picture": "",
         "organizations": [
             {"id": account.org_id, "name": "Test org", "role": "OWNER", "is_default": True}
         ],

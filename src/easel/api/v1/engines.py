@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from easel.api.deps import AppServices, CurrentPrincipal
+from easel.api.deps import AppServices, CurrentPrincipal, PrincipalOr401
 from easel.api.openapi import error_responses
 from easel.api.v1.schemas import Engine, EnginePricing
 from easel.billing.prices import engine_price
@@ -15,9 +15,9 @@ router = APIRouter(prefix="/v1/engines", tags=["v1/engines"])
 @router.get(
     "/list",
     response_model=list[Engine],
-    responses=error_responses(400, 401, 403, 429, 500),
+    responses=error_responses(400, 401, 429, 500),
 )
-async def list_engines(_principal: CurrentPrincipal, services: AppServices) -> list[Engine]:
+async def list_engines(_principal: PrincipalOr401, services: AppServices) -> list[Engine]:
     """List all engines available to your organization/user."""
     return [
         Engine(id=spec.id, name=spec.name, description=spec.description, type=spec.type)

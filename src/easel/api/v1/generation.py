@@ -10,6 +10,7 @@ from PIL import Image
 
 from easel.api import jobflow
 from easel.api.deps import AppServices, CurrentPrincipal
+from easel.api.forms import read_form
 from easel.api.v1 import openapi as docs
 from easel.api.v1 import params as p
 from easel.api.v1.artifacts import render_artifacts, wants_png
@@ -28,6 +29,8 @@ router = APIRouter(prefix="/v1/generation", tags=["v1/generation"])
 
 MAX_FORM_FILES = 4
 MAX_FORM_FIELDS = 256
+# Parts under these names are files even without a filename, as Go and Node clients send them.
+IMAGE_FIELDS = frozenset({"init_image", "mask_image", "image"})
 
 
 @router.post(
@@ -161,15 +164,10 @@ def _common(body: p.GenerationRequestOptionalParams) -> dict[str, Any]:
 
 
 async def _form(request: Request) -> tuple[dict[str, Any], dict[str, bytes]]:
-    content_type = request.headers.get("content-type", "")
-    # urlencoded bodies can carry every field but the files, which then count as missing
-    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        raise InvalidRequest(
-            f"content-type: must be multipart/form-data, got {content_type or 'nothing'}"
-        )
-    async with request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS) as form:
-        fields, uploads = p.fold_form(form)
-        return fields, {name: await upload.read() for name, upload in uploads.items()}
+    form = await read_form(
+        request, file_fields=IMAGE_FIELDS, max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS
+    )
+    return p.fold_form(form.fields), form.files
 
 
 async def _decode(files: dict[str, bytes], field: str, services: AppServices) -> Image.Image:

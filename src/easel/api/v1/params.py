@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.datastructures import FormData, UploadFile
 
 from easel.api.errors import describe_errors
 from easel.errors import InvalidRequest
@@ -183,15 +183,11 @@ def parse_json(raw: bytes) -> Any:
         raise InvalidRequest(f"body: not valid JSON ({exc})") from exc
 
 
-def fold_form(form: FormData) -> tuple[dict[str, Any], dict[str, UploadFile]]:
-    """Split multipart parts into scalar fields (prompts folded into a list) and files."""
+def fold_form(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Fold text parts into the shape of a JSON body (prompts folded into a list)."""
     fields: dict[str, Any] = {}
-    files: dict[str, UploadFile] = {}
     prompts: dict[int, dict[str, str]] = {}
-    for key, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            files[key] = value
-            continue
+    for key, value in items:
         match = _PROMPT_PART.fullmatch(key)
         if match:
             # duplicate indices overwrite earlier ones, as Stability documents
@@ -205,4 +201,4 @@ def fold_form(form: FormData) -> tuple[dict[str, Any], dict[str, UploadFile]]:
             fields[key] = value
     if prompts:
         fields["text_prompts"] = [prompts[i] for i in sorted(prompts)]
-    return fields, files
+    return fields

@@ -18,7 +18,8 @@ class OrganizationMembership(BaseModel):
 class AccountResponseBody(BaseModel):
     id: str
     email: str
-    profile_picture: str
+    # Optional in the spec and `format: uri` there: omitted rather than sent empty.
+    profile_picture: str | None = None
     organizations: list[OrganizationMembership]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 from fastapi import APIRouter
 
-from easel.api.deps import AppServices, CurrentPrincipal
+from easel.api.deps import AppServices, PrincipalOr401
 from easel.api.openapi import error_responses
 from easel.api.v1.schemas import AccountResponseBody, BalanceResponseBody, OrganizationMembership
 
@@ -15,15 +15,16 @@ router = APIRouter(prefix="/v1/user", tags=["v1/user"])
 @router.get(
     "/account",
     response_model=AccountResponseBody,
-    responses=error_responses(400, 401, 403, 429, 500),
+    response_model_exclude_none=True,
+    responses=error_responses(400, 401, 429, 500),
 )
-async def user_account(principal: CurrentPrincipal, services: AppServices) -> AccountResponseBody:
+async def user_account(principal: PrincipalOr401, services: AppServices) -> AccountResponseBody:
     """Get information about the account associated with the provided API key."""
     account = await anyio.to_thread.run_sync(services.accounts.account, principal.user_id)
     return AccountResponseBody(
         id=account.id,
         email=account.email,
-        profile_picture=account.profile_picture,
+        profile_picture=account.profile_picture or None,
         organizations=[
             OrganizationMembership(id=o.id, name=o.name, role=o.role, is_default=o.is_default)
             for o in account.organizations
@@ -34,9 +35,9 @@ async def user_account(principal: CurrentPrincipal, services: AppServices) -> Ac
 @router.get(
     "/balance",
     response_model=BalanceResponseBody,
-    responses=error_responses(400, 401, 403, 429, 500),
+    responses=error_responses(400, 401, 429, 500),
 )
-async def user_balance(principal: CurrentPrincipal, services: AppServices) -> BalanceResponseBody:
+async def user_balance(principal: PrincipalOr401, services: AppServices) -> BalanceResponseBody:
     """Get the credit balance of the organization in scope."""
     credits = await anyio.to_thread.run_sync(
         services.billing.available_credits, principal.organization_id
