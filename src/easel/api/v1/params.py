@@ -9,13 +9,13 @@ Stability's own samples send extra parts.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
+from easel.api import jsonbody
 from easel.api.errors import describe_errors
 from easel.errors import InvalidRequest
 
@@ -61,7 +61,7 @@ DEFAULT_STEPS = 30
 
 
 class TextPrompt(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     text: str = Field(max_length=2000)
     weight: float = 1.0
@@ -71,7 +71,7 @@ class GenerationRequestOptionalParams(BaseModel):
     """Parameters every generation accepts. `clip_guidance_preset` and `extras` are
     accepted for compatibility; easel's engines do not use them."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     text_prompts: list[TextPrompt] = Field(min_length=1)
     cfg_scale: float = Field(default=7.0, ge=0, le=35)
@@ -103,7 +103,7 @@ class MaskingRequestBody(GenerationRequestOptionalParams):
 class UpscaleRequestBody(BaseModel):
     """ESRGAN and latent upscaler bodies in one; prompts only matter to the latter."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     width: int | None = Field(default=None, ge=512)
     height: int | None = Field(default=None, ge=512)
@@ -129,12 +129,7 @@ def validate_body(model: type[Model], data: Any) -> Model:
 
 
 def parse_json(raw: bytes) -> Any:
-    if not raw.strip():
-        raise InvalidRequest("body: is required (a JSON object)")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"body: not valid JSON ({exc})") from exc
+    return jsonbody.parse_json(raw)
 
 
 def fold_form(form: FormData) -> tuple[dict[str, Any], dict[str, UploadFile]]:
@@ -151,10 +146,7 @@ def fold_form(form: FormData) -> tuple[dict[str, Any], dict[str, UploadFile]]:
             # duplicate indices overwrite earlier ones, as Stability documents
             prompts.setdefault(int(match.group(1)), {})[match.group(2)] = value
         elif key == "extras":
-            try:
-                fields[key] = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise InvalidRequest("extras: must be a JSON object") from exc
+            fields[key] = jsonbody.parse_json_text(value, "extras")
         else:
             fields[key] = value
     if prompts:
