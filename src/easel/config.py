@@ -47,6 +47,31 @@ class ServerSettings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level of the easel and uvicorn loggers"
     )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection whose request line and headers have not all arrived this "
+        "long after it opened (or after its first byte, on a kept-alive connection) is closed",
+    )
+    body_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A request body not fully received this long after its headers is "
+        "answered 408 request_timeout and its connection closed",
+    )
+    keep_alive_seconds: float = Field(
+        default=5.0, gt=0, description="Idle keep-alive connections are closed after this long"
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections at most: one more is closed as soon as it is accepted, "
+        "and a request arriving while this many are open is answered 503",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="When set, /metrics requires 'Authorization: Bearer <token>' (none: open)",
+    )
 
 
 class DatabaseSettings(BaseModel):

@@ -193,6 +193,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         RequestContextMiddleware,
         metrics=services.metrics,
         max_body_bytes=int(settings.server.max_body_mb * 1024 * 1024),
+        body_timeout_seconds=settings.server.body_timeout_seconds,
         record=record,
     )
     return app

@@ -10,7 +10,7 @@ from fastapi import Request
 from easel.accounts.models import Principal
 from easel.api.services import Services
 from easel.engines.base import EngineSpec, GenerationRequest
-from easel.errors import EaselError
+from easel.errors import ClientClosedRequest, EaselError
 from easel.jobs.models import JobView
 from easel.jobs.service import JobHandle, Submission
 
@@ -61,7 +61,7 @@ async def run_to_completion(request: Request, handle: JobHandle) -> JobView:
         finished = await handle.result()
         tasks.cancel_scope.cancel()
     if finished is None:  # the client went away; nobody reads this response
-        raise EaselError("client disconnected", name="client_closed_request")
+        raise ClientClosedRequest("client disconnected")
     if owns_job:
         request.state.credits_milli = finished.credits_charged_milli
     if finished.status != "succeeded":
