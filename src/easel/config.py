@@ -102,6 +102,35 @@ class RateLimitSettings(BaseModel):
     )
 
 
+class AuthLimitSettings(BaseModel):
+    enabled: bool = Field(
+        default=True,
+        description="Refuse a client address with 429 after repeated failed authentication",
+    )
+    burst: int = Field(
+        default=20, ge=1, description="Failed authentications a client address may make at once"
+    )
+    per_second: float = Field(
+        default=1.0,
+        gt=0,
+        description="Failed authentications a client address earns back per second",
+    )
+
+
+class RequestLogSettings(BaseModel):
+    unauthenticated_burst: int = Field(
+        default=100,
+        ge=1,
+        description="Request-log rows written at once for requests without a valid key",
+    )
+    unauthenticated_per_second: float = Field(
+        default=1.0,
+        gt=0,
+        description="Request-log rows per second, after the burst, for requests without a "
+        "valid key; the rest are only counted in /metrics",
+    )
+
+
 class EngineSettings(BaseModel):
     device: str = Field(
         default="auto", description="Torch device: auto (CUDA if present, else CPU), cpu, cuda:0"
@@ -185,6 +214,12 @@ class Settings(BaseSettings):
     )
     rate_limit: RateLimitSettings = Field(
         default_factory=RateLimitSettings, description="Per-key rate limit"
+    )
+    auth_limit: AuthLimitSettings = Field(
+        default_factory=AuthLimitSettings, description="Failed-authentication limit per address"
+    )
+    request_log: RequestLogSettings = Field(
+        default_factory=RequestLogSettings, description="The request log table"
     )
     engine: EngineSettings = Field(
         default_factory=EngineSettings, description="Inference device and model memory"

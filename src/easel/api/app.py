@@ -27,7 +27,7 @@ from easel.api.v1 import generation as v1_generation
 from easel.api.v1 import jobs as v1_jobs
 from easel.api.v1 import user as v1_user
 from easel.billing.service import BillingService
-from easel.config import RateLimitSettings, Settings
+from easel.config import AuthLimitSettings, RateLimitSettings, Settings
 from easel.db import migrate
 from easel.db.engine import Database
 from easel.engines.registry import EngineRegistry
@@ -39,6 +39,7 @@ from easel.jobs.service import JobService
 from easel.jobs.store import JobStore, process_owner
 from easel.jobs.sweeper import Sweeper
 from easel.ratelimit import RateLimiter, RateLimitPolicy
+from easel.ratelimit.bucket import TokenBuckets
 from easel.safety.prompts import PromptFilter
 from easel.storage.local import LocalArtifactStore
 from easel.usage.service import RequestRecord, UsageService
@@ -63,6 +64,14 @@ def build_rate_limiter(
     from easel.ratelimit.memory import MemoryRateLimiter
 
     return MemoryRateLimiter(policy, clock=clock)
+
+
+def build_auth_limit(
+    settings: AuthLimitSettings, clock: Callable[[], float]
+) -> TokenBuckets | None:
+    return (
+        TokenBuckets(settings.burst, settings.per_second, clock=clock) if settings.enabled else None
+    )
 
 
 def build_jobs(
@@ -124,8 +133,15 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         jobs=job_service,
         rate_limiter=build_rate_limiter(settings.rate_limit, clock),
         metrics=Metrics(),
+        auth_failures=build_auth_limit(settings.auth_limit, clock),
     )
-    usage = UsageService(db)
+    log_budget = settings.request_log
+    usage = UsageService(
+        db,
+        unauthenticated=TokenBuckets(
+            log_budget.unauthenticated_burst, log_budget.unauthenticated_per_second, clock=clock
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

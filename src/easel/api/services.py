@@ -12,6 +12,7 @@ from easel.db.engine import Database
 from easel.engines.registry import EngineRegistry
 from easel.jobs.service import JobService
 from easel.ratelimit import RateLimiter
+from easel.ratelimit.bucket import TokenBuckets
 
 
 @dataclass
@@ -24,3 +25,5 @@ class Services:
     jobs: JobService
     rate_limiter: RateLimiter | None
     metrics: Metrics
+    # failed authentications per client address; None: not limited
+    auth_failures: TokenBuckets | None = None
