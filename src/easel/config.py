@@ -50,6 +50,31 @@ class ServerSettings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level of the easel and uvicorn loggers"
     )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection whose request line and headers have not all arrived this "
+        "long after it opened (or after its first byte, on a kept-alive connection) is closed",
+    )
+    body_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A request body not fully received this long after its headers is "
+        "answered 408 request_timeout and its connection closed",
+    )
+    keep_alive_seconds: float = Field(
+        default=5.0, gt=0, description="Idle keep-alive connections are closed after this long"
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections at most: one more is closed as soon as it is accepted, "
+        "and a request arriving while this many are open is answered 503",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="When set, /metrics requires 'Authorization: Bearer <token>' (none: open)",
+    )
 
 
 class DatabaseSettings(BaseModel):
@@ -77,6 +102,35 @@ class RateLimitSettings(BaseModel):
     )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", description="Redis URL for the redis backend"
+    )
+
+
+class AuthLimitSettings(BaseModel):
+    enabled: bool = Field(
+        default=True,
+        description="Refuse a client address with 429 after repeated failed authentication",
+    )
+    burst: int = Field(
+        default=20, ge=1, description="Failed authentications a client address may make at once"
+    )
+    per_second: float = Field(
+        default=1.0,
+        gt=0,
+        description="Failed authentications a client address earns back per second",
+    )
+
+
+class RequestLogSettings(BaseModel):
+    unauthenticated_burst: int = Field(
+        default=100,
+        ge=1,
+        description="Request-log rows written at once for requests without a valid key",
+    )
+    unauthenticated_per_second: float = Field(
+        default=1.0,
+        gt=0,
+        description="Request-log rows per second, after the burst, for requests without a "
+        "valid key; the rest are only counted in /metrics",
     )
 
 
@@ -179,6 +233,12 @@ class Settings(BaseSettings):
     )
     rate_limit: RateLimitSettings = Field(
         default_factory=RateLimitSettings, description="Per-key rate limit"
+    )
+    auth_limit: AuthLimitSettings = Field(
+        default_factory=AuthLimitSettings, description="Failed-authentication limit per address"
+    )
+    request_log: RequestLogSettings = Field(
+        default_factory=RequestLogSettings, description="The request log table"
     )
     engine: EngineSettings = Field(
         default_factory=EngineSettings, description="Inference device and model memory"

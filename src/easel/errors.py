@@ -12,13 +12,14 @@ message; `api.errors` renders it as a v1 `{id, name, message}` or a v2beta
     ├── PermissionDenied          403  permission_denied
     ├── NotFound                  404  not_found
     │   └── GenerationNotFound    404  generation_not_found
+    ├── RequestTimeout            408  request_timeout (the body arrived too slowly)
     ├── Conflict                  409  conflict
     ├── RateLimited               429  rate_limit_exceeded (carries retry_after)
     ├── Overloaded                503  server_overloaded (carries retry_after)
     ├── EngineError               500  server_error
     │   └── OutOfMemory           503  out_of_memory
     ├── Cancelled                 409  cancelled (a job stopped on request)
-    └── ClientClosedRequest       499  client_closed_request (logged only: nobody reads it)
+    └── ClientClosedRequest       499  client_closed_request (nobody reads it)
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ class GenerationNotFound(NotFound):
     name = "generation_not_found"
 
 
+class RequestTimeout(EaselError):
+    status = 408
+    name = "request_timeout"
+
+
 class Conflict(EaselError):
     status = 409
     name = "conflict"
@@ -111,7 +117,7 @@ class Cancelled(EaselError):
 
 
 class ClientClosedRequest(EaselError):
-    """The client went away before its response was ready (nginx's 499)."""
+    """The client went away before the answer; nginx's 499, kept out of the 5xx counts."""
 
     status = 499
     name = "client_closed_request"

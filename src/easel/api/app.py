@@ -25,9 +25,10 @@ from easel.api.v1 import generation as v1_generation
 from easel.api.v1 import jobs as v1_jobs
 from easel.api.v1 import user as v1_user
 from easel.bootstrap import bootstrap_admin
-from easel.config import RateLimitSettings, Settings
+from easel.config import AuthLimitSettings, RateLimitSettings, Settings
 from easel.engines.base import EngineSource
 from easel.ratelimit import RateLimiter, RateLimitPolicy
+from easel.ratelimit.bucket import TokenBuckets
 from easel.usage.service import RequestRecord, UsageService
 from easel.wiring import build_core
 
@@ -53,6 +54,14 @@ def build_rate_limiter(
     return MemoryRateLimiter(policy, clock=clock)
 
 
+def build_auth_limit(
+    settings: AuthLimitSettings, clock: Callable[[], float]
+) -> TokenBuckets | None:
+    return (
+        TokenBuckets(settings.burst, settings.per_second, clock=clock) if settings.enabled else None
+    )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -73,8 +82,15 @@ def create_app(
         generation=core.generation,
         rate_limiter=build_rate_limiter(settings.rate_limit, clock),
         metrics=Metrics(),
+        auth_failures=build_auth_limit(settings.auth_limit, clock),
     )
-    usage = UsageService(db)
+    log_budget = settings.request_log
+    usage = UsageService(
+        db,
+        unauthenticated=TokenBuckets(
+            log_budget.unauthenticated_burst, log_budget.unauthenticated_per_second, clock=clock
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -140,6 +156,7 @@ def create_app(
         RequestContextMiddleware,
         metrics=services.metrics,
         max_body_bytes=int(settings.server.max_body_mb * 1024 * 1024),
+        body_timeout_seconds=settings.server.body_timeout_seconds,
         record=record,
     )
     return app

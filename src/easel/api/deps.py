@@ -94,13 +94,29 @@ RequestCredentials = Annotated[Credentials, Depends(get_credentials)]
 async def get_principal(
     request: Request, services: AppServices, credentials: RequestCredentials
 ) -> Principal:
-    secret = api_key_from_header(credentials.authorization)
+    # Failed authentications cost the client address a token; with none left, keys
+    # from that address are not even checked, so guessing them is slow.
+    failures = services.auth_failures
+    address = request.client.host if request.client else ""
+    if failures is not None and (wait := failures.wait(address)) > 0:
+        raise RateLimited(
+            "Too many requests with an invalid API key from this address.",
+            retry_after=int(wait + 0.999),
+        )
     organization = credentials.organization
     if organization is not None:
         organization = organization.strip()
         if not organization or len(organization) > MAX_ORGANIZATION_ID_LENGTH:
             raise InvalidRequest("organization: not a valid organization id")
-    principal = await anyio.to_thread.run_sync(services.accounts.authenticate, secret, organization)
+    try:
+        secret = api_key_from_header(credentials.authorization)
+        principal = await anyio.to_thread.run_sync(
+            services.accounts.authenticate, secret, organization
+        )
+    except Unauthorized:
+        if failures is not None:
+            failures.take(address)
+        raise
     request.state.principal = principal
     limiter = services.rate_limiter
     if limiter is not None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
+
 import anyio
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 
-from easel.api.deps import AppServices
+from easel.api.deps import AppServices, api_key_from_header
 from easel.api.openapi import error_responses
-from easel.errors import Overloaded
+from easel.errors import Overloaded, Unauthorized
 
 router = APIRouter(tags=["operations"])
 
@@ -39,6 +41,11 @@ async def readyz(services: AppServices) -> dict[str, str]:
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-async def metrics(services: AppServices) -> Response:
-    """Prometheus metrics."""
+async def metrics(request: Request, services: AppServices) -> Response:
+    """Prometheus metrics (behind a bearer token when `server.metrics_token` is set)."""
+    token = services.settings.server.metrics_token
+    if token is not None:
+        given = api_key_from_header(request.headers.get("authorization"))
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise Unauthorized("authorization: not the metrics token")
     return Response(services.metrics.render(), media_type=services.metrics.content_type)

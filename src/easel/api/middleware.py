@@ -1,7 +1,10 @@
-"""The outermost layer of easel's own: request id, body limit, timing, metrics, log.
+"""The outermost layer of easel's own: request id, body limit and read timeout,
+timing, metrics, log.
 
 Written as plain ASGI (not BaseHTTPMiddleware) so streaming responses and
-client disconnects pass through untouched.
+client disconnects pass through untouched. A client that goes away before its
+answer is a 499 (nginx's "client closed request") in the log line, the
+request log and the metrics: its own doing, not a server error.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from typing import Any
 
 import anyio
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from easel.api.errors import error_response
 from easel.api.metrics import Metrics
-from easel.errors import PayloadTooLarge
+from easel.errors import ClientClosedRequest, PayloadTooLarge, RequestTimeout
 
 log = logging.getLogger("easel.access")
 
@@ -33,11 +37,13 @@ class RequestContextMiddleware:
         *,
         metrics: Metrics,
         max_body_bytes: int,
+        body_timeout_seconds: float | None = None,
         record: RequestRecorder | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
         self.record = record
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,11 +79,14 @@ class RequestContextMiddleware:
             too_large = self._declared_length(scope) > self.max_body_bytes
             if too_large:
                 raise PayloadTooLarge(self._too_large_message())
-            await self.app(scope, self._limited(receive), send_with_id)
-        except PayloadTooLarge as exc:
+            await self.app(scope, self._guarded(receive), send_with_id)
+        except (PayloadTooLarge, RequestTimeout) as exc:
             if not response_started:
                 response = error_response(Request(scope), exc.status, exc.name, exc.message)
                 await response(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # Nobody is left to answer; the access line below says 499, no traceback.
+            status = ClientClosedRequest.status
         except Exception as exc:  # the last resort: nothing leaks, everything is logged
             log.error("unhandled error request_id=%s", request_id, exc_info=exc)
             if not response_started:
@@ -118,20 +127,35 @@ class RequestContextMiddleware:
                     return 0
         return 0
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _guarded(self, receive: Receive) -> Receive:
+        """`receive` that refuses bodies over the size limit, and bodies that have not
+        fully arrived `body_timeout_seconds` after the request began. Once the body is
+        complete, receiving (waiting for a disconnect) is not limited."""
         received = 0
         limit = self.max_body_bytes
+        timeout = self.body_timeout_seconds
+        deadline = None if timeout is None else anyio.current_time() + timeout
+        body_complete = False
 
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+        async def guarded_receive() -> Message:
+            nonlocal received, body_complete
+            if body_complete or deadline is None:
+                message = await receive()
+            else:
+                with anyio.move_on_after(deadline - anyio.current_time()) as waited:
+                    message = await receive()
+                if waited.cancelled_caught:
+                    raise RequestTimeout(
+                        f"body: not received within {timeout:g} seconds",
+                    )
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise PayloadTooLarge(self._too_large_message())
+                body_complete = not message.get("more_body", False)
             return message
 
-        return limited_receive
+        return guarded_receive
 
 
 def _route_template(scope: Scope) -> str:

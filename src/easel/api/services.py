@@ -13,6 +13,7 @@ from easel.engines.registry import EngineRegistry
 from easel.generation.service import GenerationService
 from easel.jobs.service import JobService
 from easel.ratelimit import RateLimiter
+from easel.ratelimit.bucket import TokenBuckets
 
 
 @dataclass
@@ -26,3 +27,5 @@ class Services:
     generation: GenerationService
     rate_limiter: RateLimiter | None
     metrics: Metrics
+    # failed authentications per client address; None: not limited
+    auth_failures: TokenBuckets | None = None

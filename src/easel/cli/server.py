@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from easel.cli import access_log
 from easel.cli import settings as cli_settings
 
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
@@ -35,6 +36,7 @@ def serve(
     import uvicorn
 
     from easel.api.app import create_app
+    from easel.cli.http_protocol import deadline_protocol
 
     server: dict[str, object] = {}
     if host:
@@ -51,14 +53,26 @@ def serve(
         overrides["database"] = loaded.database.model_copy(update={"url": database_url})
     settings = loaded.model_copy(update=overrides) if overrides else loaded
     _configure_logging(settings.server.log_level)
-    uvicorn.run(
+    limits = settings.server
+    server_config = uvicorn.Config(
         create_app(settings),
-        host=settings.server.host,
-        port=settings.server.port,
-        log_level=settings.server.log_level,
+        host=limits.host,
+        port=limits.port,
+        log_level=limits.log_level,
+        # Slow clients: every request must arrive within its deadlines, idle
+        # connections go after keep_alive_seconds, and connections are capped.
+        http=deadline_protocol(
+            header_timeout=limits.header_timeout_seconds,
+            body_timeout=limits.body_timeout_seconds,
+            max_connections=limits.max_connections,
+        ),
+        timeout_keep_alive=limits.keep_alive_seconds,  # type: ignore[arg-type]
+        limit_concurrency=limits.max_connections,
         # Headers larger than this are refused by the HTTP parser with a 4xx.
         h11_max_incomplete_event_size=64 * 1024,
     )
+    access_log.install()  # after uvicorn.Config, which (re)configures its loggers
+    uvicorn.Server(server_config).run()
 
 
 @db_app.command("upgrade")

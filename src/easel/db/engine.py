@@ -12,7 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    Bound parameters hold prompts and key hashes, so they are never put in a log
+    or an exception message (`hide_parameters`), even with `echo` on.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -20,11 +24,19 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(
             url,
             echo=echo,
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url,
+        echo=echo,
+        hide_parameters=True,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from easel.db.engine import Database
 from easel.db.models import RequestLogEntry
+from easel.ratelimit.bucket import TokenBuckets
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,22 @@ class RequestRecord:
 
 
 class UsageService:
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    """The request log. Rows for requests without a valid key are rationed by
+    `unauthenticated` (one token a row), so a flood of bogus keys cannot grow the
+    table without bound; /metrics still counts every request."""
 
-    def record(self, entry: RequestRecord) -> None:
+    def __init__(self, db: Database, *, unauthenticated: TokenBuckets | None = None) -> None:
+        self._db = db
+        self._unauthenticated = unauthenticated
+
+    def record(self, entry: RequestRecord) -> bool:
+        """Write `entry`; False when it was rationed out."""
+        if (
+            entry.api_key_id is None
+            and self._unauthenticated is not None
+            and self._unauthenticated.take("") > 0
+        ):
+            return False
         with self._db.session() as session:
             session.add(
                 RequestLogEntry(
@@ -46,6 +59,7 @@ class UsageService:
                     credits_milli=entry.credits_milli,
                 )
             )
+        return True
 
     def recent(
         self, *, limit: int = 100, organization_id: str | None = None

@@ -9,13 +9,13 @@ Stability's own samples send extra parts.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from easel.api import jsonbody
 from easel.api.errors import describe_errors
 from easel.errors import InvalidRequest
 from easel.generation.images import MaskSource
@@ -70,7 +70,7 @@ _DIFFUSE_SIZE = (
 
 
 class TextPrompt(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     text: str = Field(max_length=2000, description="The prompt itself")
     weight: float = Field(
@@ -82,7 +82,7 @@ class GenerationRequestOptionalParams(BaseModel):
     """Parameters every generation accepts. `clip_guidance_preset` and `extras` are
     accepted for compatibility; easel's engines do not use them."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     text_prompts: list[TextPrompt] = Field(
         min_length=1, description="Prompts; at least one needs a positive weight"
@@ -143,7 +143,7 @@ class MaskingRequestBody(GenerationRequestOptionalParams):
 class UpscaleRequestBody(BaseModel):
     """ESRGAN and latent upscaler bodies in one; prompts only matter to the latter."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     width: int | None = Field(
         default=None, ge=512, description="Output width, aspect kept (default 2x); not with height"
@@ -175,12 +175,7 @@ def validate_body(model: type[Model], data: Any) -> Model:
 
 
 def parse_json(raw: bytes) -> Any:
-    if not raw.strip():
-        raise InvalidRequest("body: is required (a JSON object)")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"body: not valid JSON ({exc})") from exc
+    return jsonbody.parse_json(raw)
 
 
 def fold_form(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
@@ -193,10 +188,7 @@ def fold_form(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
             # duplicate indices overwrite earlier ones, as Stability documents
             prompts.setdefault(int(match.group(1)), {})[match.group(2)] = value
         elif key == "extras":
-            try:
-                fields[key] = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise InvalidRequest("extras: must be a JSON object") from exc
+            fields[key] = jsonbody.parse_json_text(value, "extras")
         else:
             fields[key] = value
     if prompts:
