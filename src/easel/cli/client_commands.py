@@ -51,6 +51,7 @@ from easel.client import (
     ServerError,
     StabilityError,
 )
+from easel.client._types import image_size
 
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (MissingAPIKeyError, 2),
@@ -125,7 +126,10 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
         engine: Annotated[str, typer.Option(help="Engine id.")] = DEFAULT_ENGINE,
         size: Annotated[
             str | None,
-            typer.Option(help="Image size WxH (text-to-image only).", show_default="512x512"),
+            typer.Option(
+                help="Image size WxH (with --init-image: must match it).",
+                show_default="512x512",
+            ),
         ] = None,
         steps: Annotated[int | None, typer.Option(help="Diffusion steps.")] = None,
         seed: Annotated[int | None, typer.Option(help="Seed (0 or unset: random).")] = None,
@@ -169,11 +173,9 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
             raise typer.BadParameter(
                 "--strength applies to --init-image without --mask", param_hint="--strength"
             )
-        if size is not None and init_image is not None:
-            raise typer.BadParameter(
-                "the output takes the size of --init-image", param_hint="--size"
-            )
         width, height = _parse_size(size) if size is not None else DEFAULT_SIZE
+        if size is not None and init_image is not None:
+            _check_init_size(init_image, (width, height))
         options: dict[str, Any] = {
             "negative_prompt": negative,
             "cfg_scale": cfg_scale,
@@ -295,6 +297,20 @@ def _parse_size(size: str) -> tuple[int, int]:
     if match is None:
         raise typer.BadParameter(f"expected WxH such as 512x512, got {size!r}", param_hint="--size")
     return int(match.group(1)), int(match.group(2))
+
+
+def _check_init_size(init_image: Path, size: tuple[int, int]) -> None:
+    """The output takes the size of --init-image: a --size that says the same is fine."""
+    try:
+        actual = image_size(init_image.read_bytes())
+    except OSError:
+        return  # reported when the image is sent
+    if actual is not None and actual != size:
+        raise typer.BadParameter(
+            f"--init-image is {actual[0]}x{actual[1]} and the output takes its size; "
+            "resize the image or drop --size",
+            param_hint="--size",
+        )
 
 
 @contextmanager
