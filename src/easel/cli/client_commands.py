@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -45,6 +46,7 @@ from easel.client import (
     GenerationResult,
     InsufficientBalanceError,
     MissingAPIKeyError,
+    MissingHostWarning,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -91,12 +93,13 @@ def exit_code_for(exc: Exception) -> int:
     return 1
 
 
+# The client resolves the environment itself (one precedence, see docs/client.md),
+# so these options carry no envvar of their own.
 HostOption = Annotated[
     str | None,
     typer.Option(
         "--host",
-        envvar="API_HOST",
-        help="API base URL.",
+        help="API base URL; else $API_HOST.",
         show_default="https://api.stability.ai",
     ),
 ]
@@ -104,8 +107,7 @@ ApiKeyOption = Annotated[
     str | None,
     typer.Option(
         "--api-key",
-        envvar=["STABILITY_API_KEY", "EASEL_API_KEY"],
-        help="API key.",
+        help="API key; else $STABILITY_API_KEY, else $EASEL_API_KEY.",
         show_default=False,
     ),
 ]
@@ -186,7 +188,7 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
             "style_preset": style,
         }
         with _reporting_errors():
-            client = client_factory(host=host, api_key=api_key)
+            client = _open(client_factory, host, api_key)
             with client, _spinner("Generating"):
                 if init_image is not None and mask is not None:
                     result = client.masking(
@@ -227,7 +229,7 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
         if width is not None and height is not None:
             raise typer.BadParameter("pass --width or --height, not both", param_hint="--width")
         with _reporting_errors():
-            client = client_factory(host=host, api_key=api_key)
+            client = _open(client_factory, host, api_key)
             with client, _spinner("Upscaling"):
                 result = client.upscale(
                     engine,
@@ -248,7 +250,7 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
     ) -> None:
         """List the engines your key can use."""
         with _reporting_errors():
-            with client_factory(host=host, api_key=api_key) as client:
+            with _open(client_factory, host, api_key) as client:
                 found = client.engines()
         if json_output:
             _print_json([vars(engine) for engine in found])
@@ -265,7 +267,7 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
     ) -> None:
         """Show the account behind your key and its organizations."""
         with _reporting_errors():
-            with client_factory(host=host, api_key=api_key) as client:
+            with _open(client_factory, host, api_key) as client:
                 user = client.account()
         if json_output:
             orgs = [vars(org) for org in user.organizations]
@@ -284,12 +286,22 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
     ) -> None:
         """Show the credits left."""
         with _reporting_errors():
-            with client_factory(host=host, api_key=api_key) as client:
+            with _open(client_factory, host, api_key) as client:
                 credits = client.balance().credits
         if json_output:
             _print_json({"credits": credits})
         else:
             typer.echo(f"{credits:g} credits")
+
+
+def _open(factory: ClientFactory, host: str | None, api_key: str | None) -> Client:
+    """The command's client; its warnings (an easel key with no host) become stderr lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MissingHostWarning)
+        client = factory(host=host, api_key=api_key)
+    for warning in caught:
+        typer.echo(f"warning: {warning.message}", err=True)
+    return client
 
 
 def _parse_size(size: str) -> tuple[int, int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+import warnings
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -16,7 +17,13 @@ import httpx
 
 from easel import __version__
 
-from ._errors import APIConnectionError, APIResponseError, APITimeoutError, MissingAPIKeyError
+from ._errors import (
+    APIConnectionError,
+    APIResponseError,
+    APITimeoutError,
+    MissingAPIKeyError,
+    MissingHostWarning,
+)
 from ._pricing import EnginePrice
 from ._ratelimit import RateLimit, TokenBucket
 from ._requests import RequestSpec
@@ -50,13 +57,47 @@ def resolve_host(host: str | None) -> str:
     return value
 
 
-def resolve_api_key(api_key: str | None) -> str:
-    """`api_key`, else ``$STABILITY_API_KEY``, else ``$EASEL_API_KEY``."""
-    for value in (api_key, *(os.environ.get(name) for name in API_KEY_ENV_VARS)):
+def resolve_api_key(api_key: str | None) -> tuple[str, str]:
+    """The key and where it came from, first found wins: `api_key`
+    (``"api_key"``), else ``$STABILITY_API_KEY``, else ``$EASEL_API_KEY``."""
+    sources = [("api_key", api_key)] + [(name, os.environ.get(name)) for name in API_KEY_ENV_VARS]
+    for source, value in sources:
         if value and value.strip():
-            return value.strip()
+            return value.strip(), source
     raise MissingAPIKeyError(
         "no API key: pass api_key (--api-key) or set STABILITY_API_KEY or EASEL_API_KEY"
+    )
+
+
+def looks_like_easel_key(key: str) -> bool:
+    """True for a key only easel mints: ``sk-`` and 48 URL-safe base64 characters,
+    at least one of them ``-`` or ``_`` (Stability's keys are alphanumeric, so an
+    all-alphanumeric easel key cannot be told apart and is not flagged)."""
+    body = key.removeprefix("sk-")
+    return (
+        key.startswith("sk-")
+        and len(body) == 48
+        and not body.isalnum()
+        and all(c.isascii() and (c.isalnum() or c in "-_") for c in body)
+    )
+
+
+def warn_if_easel_key_goes_to_stability(host: str | None, key: str, source: str) -> None:
+    """Warn when an easel key is about to be sent to Stability's hosted API
+    because neither `host` nor ``$API_HOST`` is set."""
+    if host or os.environ.get(HOST_ENV_VAR, "").strip():
+        return
+    if source == "EASEL_API_KEY":
+        why = "the key comes from EASEL_API_KEY"
+    elif looks_like_easel_key(key):
+        why = "the key has easel's format"
+    else:
+        return
+    warnings.warn(
+        MissingHostWarning(
+            f"{why} but no host is set (host=, --host or API_HOST): requests go to {DEFAULT_HOST}"
+        ),
+        stacklevel=4,
     )
 
 
@@ -97,6 +138,8 @@ class BaseClient:
         engines_ttl: float,
         clock: Callable[[], float],
     ) -> None:
+        key, key_source = resolve_api_key(api_key)
+        warn_if_easel_key_goes_to_stability(host, key, key_source)
         self.host = resolve_host(host)
         self.organization = organization
         self.retry = retry
@@ -107,7 +150,7 @@ class BaseClient:
         self._engines_cache: TTLCache[list[Engine]] = TTLCache(engines_ttl, clock)
         self._prices_cache: TTLCache[list[EnginePrice]] = TTLCache(engines_ttl, clock)
         headers = {
-            "Authorization": f"Bearer {resolve_api_key(api_key)}",
+            "Authorization": f"Bearer {key}",
             "Accept": "application/json",
             "User-Agent": f"easel-python/{__version__}",
         }

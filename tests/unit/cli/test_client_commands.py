@@ -415,3 +415,16 @@ def test_version_prints_the_package_version():
 
     assert result.exit_code == 0
     assert result.stdout == f"{__version__}\n"
+
+
+def test_an_easel_key_without_a_host_warns_on_one_stderr_line(app, api):
+    api.routes["GET /v1/user/balance"] = lambda: httpx.Response(200, json={"credits": 1})
+
+    result = CliRunner().invoke(app, ["balance"], env={"EASEL_API_KEY": "sk-e"})
+
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "warning: the key comes from EASEL_API_KEY but no host is set "
+        "(host=, --host or API_HOST): requests go to https://api.stability.ai\n"
+    )
+    assert result.stdout == "1 credits\n"

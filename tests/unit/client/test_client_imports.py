@@ -83,6 +83,7 @@ def test_public_api_is_pinned():
             "ImageInput",
             "InsufficientBalanceError",
             "MissingAPIKeyError",
+            "MissingHostWarning",
             "NotFoundError",
             "Organization",
             "PermissionDeniedError",
