@@ -37,6 +37,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from easel.cli.progress import ProgressBar
 from easel.client import (
     APIConnectionError,
     AuthenticationError,
@@ -49,6 +50,7 @@ from easel.client import (
     MissingHostWarning,
     NotFoundError,
     PermissionDeniedError,
+    ProgressCallback,
     RateLimitError,
     ServerError,
     StabilityError,
@@ -189,7 +191,8 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
         }
         with _reporting_errors():
             client = _open(client_factory, host, api_key)
-            with client, _spinner("Generating"):
+            with client, _progress_display("Generating") as on_progress:
+                options["on_progress"] = on_progress
                 if init_image is not None and mask is not None:
                     result = client.masking(
                         engine, init_image, mask, "MASK_IMAGE_WHITE", prompt=prompt, **options
@@ -230,10 +233,11 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
             raise typer.BadParameter("pass --width or --height, not both", param_hint="--width")
         with _reporting_errors():
             client = _open(client_factory, host, api_key)
-            with client, _spinner("Upscaling"):
+            with client, _progress_display("Upscaling") as on_progress:
                 result = client.upscale(
                     engine,
                     image,
+                    on_progress=on_progress,
                     width=width,
                     height=height,
                     prompt=prompt,
@@ -343,10 +347,10 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _spinner(message: str) -> AbstractContextManager[Any]:
-    """A spinner on stderr, only when stderr is a terminal."""
+def _progress_display(label: str) -> AbstractContextManager[ProgressCallback | None]:
+    """A progress bar on stderr when it is a terminal (its `on_progress` callback), else nothing."""
     console = Console(stderr=True)
-    return console.status(f"{message}…") if console.is_terminal else nullcontext()
+    return ProgressBar(console, label) if console.is_terminal else nullcontext(None)
 
 
 def _print_saved(result: GenerationResult, paths: list[Path], json_output: bool) -> None:

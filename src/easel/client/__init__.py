@@ -31,6 +31,7 @@ from ._errors import (
     parse_error,
 )
 from ._pricing import DEFAULT_PRICES, EnginePrice
+from ._progress import GenerationProgress, ProgressCallback
 from ._ratelimit import RateLimit, TokenBucket
 from ._requests import ImageInput, PromptsInput
 from ._retry import RetryPolicy
@@ -55,6 +56,7 @@ __all__ = [
     "ContentModerationError",
     "Engine",
     "EnginePrice",
+    "GenerationProgress",
     "GenerationResult",
     "ImageInput",
     "InsufficientBalanceError",
@@ -63,6 +65,7 @@ __all__ = [
     "NotFoundError",
     "Organization",
     "PermissionDeniedError",
+    "ProgressCallback",
     "PromptsInput",
     "RateLimit",
     "RateLimitError",

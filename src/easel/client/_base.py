@@ -25,14 +25,23 @@ from ._errors import (
     MissingHostWarning,
 )
 from ._pricing import EnginePrice
+from ._progress import read_timeout_for
 from ._ratelimit import RateLimit, TokenBucket
 from ._requests import RequestSpec
 from ._retry import RetryPolicy, parse_retry_after
 from ._types import Engine, read_json
 
 DEFAULT_HOST = "https://api.stability.ai"
-#: Connect within 10 s; a synchronous generation may take minutes to answer.
+#: Connect within 10 s; a synchronous generation may take minutes to answer,
+#: so with this default a generation's read timeout grows with the request
+#: (see `_progress.read_timeout_for`).
 DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
+CONNECT_TIMEOUT = 10.0
+#: Reading the job events stream: events come at most every few seconds, but
+#: a queued job may wait long without one.
+EVENTS_TIMEOUT = httpx.Timeout(None, connect=CONNECT_TIMEOUT)
+#: Asking a job's status after a timed-out attempt.
+STATUS_TIMEOUT = httpx.Timeout(30.0, connect=CONNECT_TIMEOUT)
 DEFAULT_CLIENT_ID = "easel-python"
 DEFAULT_RETRY = RetryPolicy()
 DEFAULT_RATE_LIMIT = RateLimit()
@@ -101,6 +110,10 @@ def warn_if_easel_key_goes_to_stability(host: str | None, key: str, source: str)
     )
 
 
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
 class TTLCache(Generic[T]):
     """One value that expires `ttl` seconds after it was stored."""
 
@@ -137,12 +150,19 @@ class BaseClient:
         rate_limit: RateLimit | TokenBucket | None,
         engines_ttl: float,
         clock: Callable[[], float],
+        timeout: httpx.Timeout | float | None,
+        follow_progress: bool | None,
     ) -> None:
         key, key_source = resolve_api_key(api_key)
         warn_if_easel_key_goes_to_stability(host, key, key_source)
         self.host = resolve_host(host)
         self.organization = organization
         self.retry = retry
+        # Only easel has the job routes; Stability's hosted API would answer 404.
+        auto_follow = self.host != DEFAULT_HOST
+        self.follow_progress = auto_follow if follow_progress is None else follow_progress
+        # A timeout the caller chose is kept as is; the default one adapts.
+        self._derive_read_timeout = timeout is DEFAULT_TIMEOUT
         self._clock = clock
         if isinstance(rate_limit, RateLimit):
             rate_limit = TokenBucket(rate_limit, clock=clock)
@@ -171,9 +191,11 @@ class BaseClient:
         fresh uuid4) that every retry repeats, so the server charges once.
         """
         headers: dict[str, str] = {}
-        if spec.generation:
-            headers["Idempotency-Key"] = idempotency_key or uuid.uuid4().hex
         kwargs: dict[str, Any] = {"method": spec.method, "url": spec.path, "headers": headers}
+        if spec.generation:
+            headers["Idempotency-Key"] = idempotency_key or new_idempotency_key()
+            if self._derive_read_timeout:
+                kwargs["timeout"] = httpx.Timeout(read_timeout_for(spec), connect=CONNECT_TIMEOUT)
         if spec.json is not None:
             kwargs["json"] = spec.json
         if spec.files is not None:
@@ -182,6 +204,13 @@ class BaseClient:
         elif spec.data is not None:
             kwargs["data"] = dict(spec.data)
         return kwargs
+
+    def _may_attach(self, spec: RequestSpec, exc: httpx.TransportError) -> bool:
+        """Whether a failed attempt should ask easel if its job still runs."""
+        return spec.generation and self.follow_progress and isinstance(exc, httpx.ReadTimeout)
+
+    def _log_attach(self, spec: RequestSpec) -> None:
+        logger.info("%s %s: still running on the server; waiting again", spec.method, spec.path)
 
     def _throttle_wait(self) -> float:
         """Seconds to wait before the next attempt may be sent."""
