@@ -142,6 +142,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
                 _announce_bootstrap_key(created.secret, settings.server.bootstrap_email)
         await anyio.to_thread.run_sync(job_service.recover_orphans)
         await executor.start()
+        engines.preload_in_background(settings.engine.preload)  # /readyz waits for it
         sweeper = Sweeper(job_service.sweep_expired, settings.jobs.sweep_interval_seconds)
         sweeper.start()
         try:
