@@ -2,20 +2,33 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+HASH := $(shell cksum pyproject.toml | cut -d' ' -f1)
+# `make serve` installs only what serving needs; `make test` (and lint, bench, CI) everything.
+SERVE_EXTRAS := server,inference
 EXTRAS := server,inference,postgres,redis,celery,dev
+SERVE_STAMP := $(VENV)/.installed-serve-$(HASH)
+STAMP := $(VENV)/.installed-$(HASH)
 
 .PHONY: serve test lint bench clean
 
-$(STAMP): pyproject.toml
+define install
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch resolves to the CPU wheel on this machine's find-links (see README).
-	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[$(1)]"
+endef
 
-serve: $(STAMP)
+$(STAMP): pyproject.toml
+	$(call install,$(EXTRAS))
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP) $(SERVE_STAMP)
+
+$(SERVE_STAMP): pyproject.toml
+	$(call install,$(SERVE_EXTRAS))
+	rm -f $(VENV)/.installed-serve-*
+	touch $(SERVE_STAMP)
+
+serve: $(SERVE_STAMP)
 	$(BIN)/easel serve
 
 test: $(STAMP)

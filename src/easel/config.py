@@ -150,6 +150,11 @@ class EngineSettings(BaseModel):
         gt=0,
         description="Evict least-recently-used models above this many MiB (none: no limit)",
     )
+    preload: list[str] = Field(
+        default_factory=list,
+        description="Engine ids whose models load when the server starts, in the background; "
+        "/readyz answers 503 until they are loaded (JSON list in the environment)",
+    )
 
 
 class SafetySettings(BaseModel):

@@ -64,6 +64,8 @@ class Core:
             migrate.upgrade(self.settings.database_url)
         await anyio.to_thread.run_sync(self.jobs.recover_expired_leases)
         await self.executor.start()
+        # models named in [engine] preload load in the background; /readyz waits for them
+        self.engines.preload_in_background(self.settings.engine.preload)
         jobs = self.settings.jobs
         self._sweepers = [
             Sweeper(self.jobs.sweep_expired, jobs.sweep_interval_seconds),

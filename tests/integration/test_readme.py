@@ -25,12 +25,13 @@ def api_examples() -> str:
 def test_readme_api_examples_work_verbatim(running_server: RunningServer, tmp_path: Path) -> None:
     script = tmp_path / "examples.sh"
     script.write_text("set -euo pipefail\n" + api_examples())
+    # The examples run in the checkout, where `make serve` made `.venv`: here that
+    # is the environment running the tests. PATH stays the user's own.
+    (tmp_path / ".venv").symlink_to(sys.prefix, target_is_directory=True)
     env = {
         **os.environ,
         "API_HOST": running_server.url,
         "STABILITY_API_KEY": running_server.api_key,
-        # `python3` in the examples is the one with Pillow, as after `make serve`
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     }
     done = subprocess.run(
         ["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -36,6 +37,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from easel.cli.progress import ProgressBar
 from easel.client import (
     APIConnectionError,
     AuthenticationError,
@@ -45,12 +47,15 @@ from easel.client import (
     GenerationResult,
     InsufficientBalanceError,
     MissingAPIKeyError,
+    MissingHostWarning,
     NotFoundError,
     PermissionDeniedError,
+    ProgressCallback,
     RateLimitError,
     ServerError,
     StabilityError,
 )
+from easel.client._types import image_size
 
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (MissingAPIKeyError, 2),
@@ -90,12 +95,13 @@ def exit_code_for(exc: Exception) -> int:
     return 1
 
 
+# The client resolves the environment itself (one precedence, see docs/client.md),
+# so these options carry no envvar of their own.
 HostOption = Annotated[
     str | None,
     typer.Option(
         "--host",
-        envvar="API_HOST",
-        help="API base URL.",
+        help="API base URL; else $API_HOST.",
         show_default="https://api.stability.ai",
     ),
 ]
@@ -103,8 +109,7 @@ ApiKeyOption = Annotated[
     str | None,
     typer.Option(
         "--api-key",
-        envvar=["STABILITY_API_KEY", "EASEL_API_KEY"],
-        help="API key.",
+        help="API key; else $STABILITY_API_KEY, else $EASEL_API_KEY.",
         show_default=False,
     ),
 ]
@@ -125,7 +130,10 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
         engine: Annotated[str, typer.Option(help="Engine id.")] = DEFAULT_ENGINE,
         size: Annotated[
             str | None,
-            typer.Option(help="Image size WxH (text-to-image only).", show_default="512x512"),
+            typer.Option(
+                help="Image size WxH (with --init-image: must match it).",
+                show_default="512x512",
+            ),
         ] = None,
         steps: Annotated[int | None, typer.Option(help="Diffusion steps.")] = None,
         seed: Annotated[int | None, typer.Option(help="Seed (0 or unset: random).")] = None,
@@ -169,11 +177,9 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
             raise typer.BadParameter(
                 "--strength applies to --init-image without --mask", param_hint="--strength"
             )
-        if size is not None and init_image is not None:
-            raise typer.BadParameter(
-                "the output takes the size of --init-image", param_hint="--size"
-            )
         width, height = _parse_size(size) if size is not None else DEFAULT_SIZE
+        if size is not None and init_image is not None:
+            _check_init_size(init_image, (width, height))
         options: dict[str, Any] = {
             "negative_prompt": negative,
             "cfg_scale": cfg_scale,
@@ -184,8 +190,9 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
             "style_preset": style,
         }
         with _reporting_errors():
-            client = client_factory(host=host, api_key=api_key)
-            with client, _spinner("Generating"):
+            client = _open(client_factory, host, api_key)
+            with client, _progress_display("Generating") as on_progress:
+                options["on_progress"] = on_progress
                 if init_image is not None and mask is not None:
                     result = client.masking(
                         engine, init_image, mask, "MASK_IMAGE_WHITE", prompt=prompt, **options
@@ -225,11 +232,12 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
         if width is not None and height is not None:
             raise typer.BadParameter("pass --width or --height, not both", param_hint="--width")
         with _reporting_errors():
-            client = client_factory(host=host, api_key=api_key)
-            with client, _spinner("Upscaling"):
+            client = _open(client_factory, host, api_key)
+            with client, _progress_display("Upscaling") as on_progress:
                 result = client.upscale(
                     engine,
                     image,
+                    on_progress=on_progress,
                     width=width,
                     height=height,
                     prompt=prompt,
@@ -246,7 +254,7 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
     ) -> None:
         """List the engines your key can use."""
         with _reporting_errors():
-            with client_factory(host=host, api_key=api_key) as client:
+            with _open(client_factory, host, api_key) as client:
                 found = client.engines()
         if json_output:
             _print_json([vars(engine) for engine in found])
@@ -263,7 +271,7 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
     ) -> None:
         """Show the account behind your key and its organizations."""
         with _reporting_errors():
-            with client_factory(host=host, api_key=api_key) as client:
+            with _open(client_factory, host, api_key) as client:
                 user = client.account()
         if json_output:
             orgs = [vars(org) for org in user.organizations]
@@ -282,7 +290,7 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
     ) -> None:
         """Show the credits left."""
         with _reporting_errors():
-            with client_factory(host=host, api_key=api_key) as client:
+            with _open(client_factory, host, api_key) as client:
                 credits = client.balance().credits
         if json_output:
             _print_json({"credits": credits})
@@ -290,11 +298,35 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
             typer.echo(f"{credits:g} credits")
 
 
+def _open(factory: ClientFactory, host: str | None, api_key: str | None) -> Client:
+    """The command's client; its warnings (an easel key with no host) become stderr lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MissingHostWarning)
+        client = factory(host=host, api_key=api_key)
+    for warning in caught:
+        typer.echo(f"warning: {warning.message}", err=True)
+    return client
+
+
 def _parse_size(size: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", size)
     if match is None:
         raise typer.BadParameter(f"expected WxH such as 512x512, got {size!r}", param_hint="--size")
     return int(match.group(1)), int(match.group(2))
+
+
+def _check_init_size(init_image: Path, size: tuple[int, int]) -> None:
+    """The output takes the size of --init-image: a --size that says the same is fine."""
+    try:
+        actual = image_size(init_image.read_bytes())
+    except OSError:
+        return  # reported when the image is sent
+    if actual is not None and actual != size:
+        raise typer.BadParameter(
+            f"--init-image is {actual[0]}x{actual[1]} and the output takes its size; "
+            "resize the image or drop --size",
+            param_hint="--size",
+        )
 
 
 @contextmanager
@@ -315,10 +347,10 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _spinner(message: str) -> AbstractContextManager[Any]:
-    """A spinner on stderr, only when stderr is a terminal."""
+def _progress_display(label: str) -> AbstractContextManager[ProgressCallback | None]:
+    """A progress bar on stderr when it is a terminal (its `on_progress` callback), else nothing."""
     console = Console(stderr=True)
-    return console.status(f"{message}…") if console.is_terminal else nullcontext()
+    return ProgressBar(console, label) if console.is_terminal else nullcontext(None)
 
 
 def _print_saved(result: GenerationResult, paths: list[Path], json_output: bool) -> None:

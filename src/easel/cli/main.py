@@ -10,6 +10,7 @@ import typer
 
 from easel import __version__
 from easel.cli import admin, client_commands, server
+from easel.cli.extras import missing_extra_hint
 
 app = typer.Typer(
     name="easel",
@@ -38,7 +39,14 @@ def _root(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        hint = missing_extra_hint(exc)
+        if hint is None:
+            raise
+        typer.echo(hint, err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

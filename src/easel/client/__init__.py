@@ -22,6 +22,7 @@ from ._errors import (
     ContentModerationError,
     InsufficientBalanceError,
     MissingAPIKeyError,
+    MissingHostWarning,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -30,6 +31,7 @@ from ._errors import (
     parse_error,
 )
 from ._pricing import DEFAULT_PRICES, EnginePrice
+from ._progress import GenerationProgress, ProgressCallback
 from ._ratelimit import RateLimit, TokenBucket
 from ._requests import ImageInput, PromptsInput
 from ._retry import RetryPolicy
@@ -54,13 +56,16 @@ __all__ = [
     "ContentModerationError",
     "Engine",
     "EnginePrice",
+    "GenerationProgress",
     "GenerationResult",
     "ImageInput",
     "InsufficientBalanceError",
     "MissingAPIKeyError",
+    "MissingHostWarning",
     "NotFoundError",
     "Organization",
     "PermissionDeniedError",
+    "ProgressCallback",
     "PromptsInput",
     "RateLimit",
     "RateLimitError",

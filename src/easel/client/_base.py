@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+import warnings
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -16,16 +17,31 @@ import httpx
 
 from easel import __version__
 
-from ._errors import APIConnectionError, APIResponseError, APITimeoutError, MissingAPIKeyError
+from ._errors import (
+    APIConnectionError,
+    APIResponseError,
+    APITimeoutError,
+    MissingAPIKeyError,
+    MissingHostWarning,
+)
 from ._pricing import EnginePrice
+from ._progress import read_timeout_for
 from ._ratelimit import RateLimit, TokenBucket
 from ._requests import RequestSpec
 from ._retry import RetryPolicy, parse_retry_after
 from ._types import Engine, read_json
 
 DEFAULT_HOST = "https://api.stability.ai"
-#: Connect within 10 s; a synchronous generation may take minutes to answer.
+#: Connect within 10 s; a synchronous generation may take minutes to answer,
+#: so with this default a generation's read timeout grows with the request
+#: (see `_progress.read_timeout_for`).
 DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
+CONNECT_TIMEOUT = 10.0
+#: Reading the job events stream: events come at most every few seconds, but
+#: a queued job may wait long without one.
+EVENTS_TIMEOUT = httpx.Timeout(None, connect=CONNECT_TIMEOUT)
+#: Asking a job's status after a timed-out attempt.
+STATUS_TIMEOUT = httpx.Timeout(30.0, connect=CONNECT_TIMEOUT)
 DEFAULT_CLIENT_ID = "easel-python"
 DEFAULT_RETRY = RetryPolicy()
 DEFAULT_RATE_LIMIT = RateLimit()
@@ -50,14 +66,52 @@ def resolve_host(host: str | None) -> str:
     return value
 
 
-def resolve_api_key(api_key: str | None) -> str:
-    """`api_key`, else ``$STABILITY_API_KEY``, else ``$EASEL_API_KEY``."""
-    for value in (api_key, *(os.environ.get(name) for name in API_KEY_ENV_VARS)):
+def resolve_api_key(api_key: str | None) -> tuple[str, str]:
+    """The key and where it came from, first found wins: `api_key`
+    (``"api_key"``), else ``$STABILITY_API_KEY``, else ``$EASEL_API_KEY``."""
+    sources = [("api_key", api_key)] + [(name, os.environ.get(name)) for name in API_KEY_ENV_VARS]
+    for source, value in sources:
         if value and value.strip():
-            return value.strip()
+            return value.strip(), source
     raise MissingAPIKeyError(
         "no API key: pass api_key (--api-key) or set STABILITY_API_KEY or EASEL_API_KEY"
     )
+
+
+def looks_like_easel_key(key: str) -> bool:
+    """True for a key only easel mints: ``sk-`` and 48 URL-safe base64 characters,
+    at least one of them ``-`` or ``_`` (Stability's keys are alphanumeric, so an
+    all-alphanumeric easel key cannot be told apart and is not flagged)."""
+    body = key.removeprefix("sk-")
+    return (
+        key.startswith("sk-")
+        and len(body) == 48
+        and not body.isalnum()
+        and all(c.isascii() and (c.isalnum() or c in "-_") for c in body)
+    )
+
+
+def warn_if_easel_key_goes_to_stability(host: str | None, key: str, source: str) -> None:
+    """Warn when an easel key is about to be sent to Stability's hosted API
+    because neither `host` nor ``$API_HOST`` is set."""
+    if host or os.environ.get(HOST_ENV_VAR, "").strip():
+        return
+    if source == "EASEL_API_KEY":
+        why = "the key comes from EASEL_API_KEY"
+    elif looks_like_easel_key(key):
+        why = "the key has easel's format"
+    else:
+        return
+    warnings.warn(
+        MissingHostWarning(
+            f"{why} but no host is set (host=, --host or API_HOST): requests go to {DEFAULT_HOST}"
+        ),
+        stacklevel=4,
+    )
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
 
 
 class TTLCache(Generic[T]):
@@ -96,10 +150,19 @@ class BaseClient:
         rate_limit: RateLimit | TokenBucket | None,
         engines_ttl: float,
         clock: Callable[[], float],
+        timeout: httpx.Timeout | float | None,
+        follow_progress: bool | None,
     ) -> None:
+        key, key_source = resolve_api_key(api_key)
+        warn_if_easel_key_goes_to_stability(host, key, key_source)
         self.host = resolve_host(host)
         self.organization = organization
         self.retry = retry
+        # Only easel has the job routes; Stability's hosted API would answer 404.
+        auto_follow = self.host != DEFAULT_HOST
+        self.follow_progress = auto_follow if follow_progress is None else follow_progress
+        # A timeout the caller chose is kept as is; the default one adapts.
+        self._derive_read_timeout = timeout is DEFAULT_TIMEOUT
         self._clock = clock
         if isinstance(rate_limit, RateLimit):
             rate_limit = TokenBucket(rate_limit, clock=clock)
@@ -107,7 +170,7 @@ class BaseClient:
         self._engines_cache: TTLCache[list[Engine]] = TTLCache(engines_ttl, clock)
         self._prices_cache: TTLCache[list[EnginePrice]] = TTLCache(engines_ttl, clock)
         headers = {
-            "Authorization": f"Bearer {resolve_api_key(api_key)}",
+            "Authorization": f"Bearer {key}",
             "Accept": "application/json",
             "User-Agent": f"easel-python/{__version__}",
         }
@@ -128,9 +191,11 @@ class BaseClient:
         fresh uuid4) that every retry repeats, so the server charges once.
         """
         headers: dict[str, str] = {}
-        if spec.generation:
-            headers["Idempotency-Key"] = idempotency_key or uuid.uuid4().hex
         kwargs: dict[str, Any] = {"method": spec.method, "url": spec.path, "headers": headers}
+        if spec.generation:
+            headers["Idempotency-Key"] = idempotency_key or new_idempotency_key()
+            if self._derive_read_timeout:
+                kwargs["timeout"] = httpx.Timeout(read_timeout_for(spec), connect=CONNECT_TIMEOUT)
         if spec.json is not None:
             kwargs["json"] = spec.json
         if spec.files is not None:
@@ -139,6 +204,13 @@ class BaseClient:
         elif spec.data is not None:
             kwargs["data"] = dict(spec.data)
         return kwargs
+
+    def _may_attach(self, spec: RequestSpec, exc: httpx.TransportError) -> bool:
+        """Whether a failed attempt should ask easel if its job still runs."""
+        return spec.generation and self.follow_progress and isinstance(exc, httpx.ReadTimeout)
+
+    def _log_attach(self, spec: RequestSpec) -> None:
+        logger.info("%s %s: still running on the server; waiting again", spec.method, spec.path)
 
     def _throttle_wait(self) -> float:
         """Seconds to wait before the next attempt may be sent."""

@@ -27,18 +27,32 @@ from ._base import (
     DEFAULT_RATE_LIMIT,
     DEFAULT_RETRY,
     DEFAULT_TIMEOUT,
+    EVENTS_TIMEOUT,
+    STATUS_TIMEOUT,
     BaseClient,
+    logger,
+    new_idempotency_key,
     parse_engines,
     parse_prices,
 )
 from ._errors import NotFoundError, parse_error
 from ._pricing import DEFAULT_PRICES, EnginePrice, estimate
+from ._progress import (
+    ProgressCallback,
+    ProgressReporter,
+    events_path,
+    is_live,
+    status_path,
+)
 from ._ratelimit import RateLimit, TokenBucket
 from ._requests import ImageInput, PromptsInput, RequestSpec
 from ._retry import RETRYABLE_EXCEPTIONS, RetryPolicy
 from ._types import Account, Balance, Engine, GenerationResult, read_json
 
 _PRICING_PATH = "/v1/engines/pricing"
+# Reconnecting to a job's events stream: the job may not exist yet.
+FOLLOW_RETRY_MIN = 0.1
+FOLLOW_RETRY_MAX = 2.0
 
 
 def _check_concurrency(max_concurrency: int | None) -> None:
@@ -58,7 +72,13 @@ class Client(BaseClient):
         client_id, client_version: the ``Stability-Client-ID`` / ``-Version``
             headers (default ``easel-python`` and the package version;
             ``client_id=None`` sends neither).
-        timeout: httpx timeout; default 10 s to connect, 300 s otherwise.
+        timeout: httpx timeout; default 10 s to connect, 300 s otherwise, and
+            for a generation a read timeout grown from its steps, samples and
+            size. A timeout you pass is used as is.
+        follow_progress: on easel, ask whether a generation whose attempt
+            timed out still runs (and if so wait again, uncounted as a retry),
+            and follow its events for ``on_progress``. Default: on for any
+            host but ``https://api.stability.ai``, which has no such routes.
         retry: when and how long to back off (`RetryPolicy`).
         rate_limit: a `RateLimit` (this client gets its own bucket), a shared
             `TokenBucket`, or ``None`` to disable throttling.
@@ -81,6 +101,7 @@ class Client(BaseClient):
         rate_limit: RateLimit | TokenBucket | None = DEFAULT_RATE_LIMIT,
         max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
         engines_ttl: float = DEFAULT_ENGINES_TTL,
+        follow_progress: bool | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -95,6 +116,8 @@ class Client(BaseClient):
             rate_limit=rate_limit,
             engines_ttl=engines_ttl,
             clock=clock,
+            timeout=timeout,
+            follow_progress=follow_progress,
         )
         _check_concurrency(max_concurrency)
         self._sleep = sleep
@@ -211,6 +234,7 @@ class Client(BaseClient):
         clip_guidance_preset: str | None = None,
         extras: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Generate images from text (``POST /v1/generation/{engine_id}/text-to-image``).
 
@@ -234,7 +258,7 @@ class Client(BaseClient):
                 "extras": extras,
             },
         )
-        return self._generate(spec, idempotency_key)
+        return self._generate(spec, idempotency_key, on_progress)
 
     def image_to_image(
         self,
@@ -256,6 +280,7 @@ class Client(BaseClient):
         clip_guidance_preset: str | None = None,
         extras: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Transform `init_image` (a path, bytes or binary file) guided by a prompt.
 
@@ -280,7 +305,7 @@ class Client(BaseClient):
                 "extras": extras,
             },
         )
-        return self._generate(spec, idempotency_key)
+        return self._generate(spec, idempotency_key, on_progress)
 
     def masking(
         self,
@@ -301,6 +326,7 @@ class Client(BaseClient):
         clip_guidance_preset: str | None = None,
         extras: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Inpaint the masked part of `init_image`.
 
@@ -325,7 +351,7 @@ class Client(BaseClient):
                 "extras": extras,
             },
         )
-        return self._generate(spec, idempotency_key)
+        return self._generate(spec, idempotency_key, on_progress)
 
     def upscale(
         self,
@@ -341,6 +367,7 @@ class Client(BaseClient):
         steps: int | None = None,
         cfg_scale: float | None = None,
         idempotency_key: str | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Upscale `image` to `width` or `height` (not both; default 2x for ESRGAN).
 
@@ -359,7 +386,7 @@ class Client(BaseClient):
                 "cfg_scale": cfg_scale,
             },
         )
-        return self._generate(spec, idempotency_key)
+        return self._generate(spec, idempotency_key, on_progress)
 
     def cancel(self, generation_id: str) -> None:
         """Stop an in-progress generation (``DELETE /v1/generation/{id}``)."""
@@ -367,8 +394,22 @@ class Client(BaseClient):
 
     # -- transport -----------------------------------------------------------
 
-    def _generate(self, spec: RequestSpec, idempotency_key: str | None) -> GenerationResult:
-        return GenerationResult.from_response(self._send(spec, idempotency_key))
+    def _generate(
+        self,
+        spec: RequestSpec,
+        idempotency_key: str | None,
+        on_progress: ProgressCallback | None,
+    ) -> GenerationResult:
+        key = idempotency_key or new_idempotency_key()
+        stop = threading.Event()
+        if on_progress is not None and self.follow_progress:
+            threading.Thread(
+                target=self._follow, args=(spec, key, on_progress, stop), daemon=True
+            ).start()
+        try:
+            return GenerationResult.from_response(self._send(spec, key))
+        finally:
+            stop.set()  # the stream ends with the job; the thread reports no more
 
     def _send(self, spec: RequestSpec, idempotency_key: str | None = None) -> httpx.Response:
         kwargs = self._request_kwargs(spec, idempotency_key)
@@ -377,6 +418,9 @@ class Client(BaseClient):
             try:
                 response = self._attempt(kwargs)
             except RETRYABLE_EXCEPTIONS as exc:
+                if self._may_attach(spec, exc) and self._still_running(kwargs):
+                    self._log_attach(spec)
+                    continue
                 delay = self._delay_after_error(exc, retries)
                 if delay is None:
                     raise self._connection_error(exc) from exc
@@ -390,6 +434,39 @@ class Client(BaseClient):
                     raise parse_error(response)
             retries += 1
             self._sleep(delay)
+
+    def _still_running(self, kwargs: dict[str, Any]) -> bool:
+        key = kwargs["headers"]["Idempotency-Key"]
+        try:
+            return is_live(self._http.get(status_path(key), timeout=STATUS_TIMEOUT))
+        except httpx.HTTPError:
+            return False
+
+    def _follow(
+        self,
+        spec: RequestSpec,
+        key: str,
+        on_progress: ProgressCallback,
+        stop: threading.Event,
+    ) -> None:
+        """Report the job's events until it ends or `stop` is set (runs in a thread)."""
+        reporter = ProgressReporter(spec, on_progress, self._clock)
+        wait = FOLLOW_RETRY_MIN
+        while not stop.is_set():
+            try:
+                with self._http.stream("GET", events_path(key), timeout=EVENTS_TIMEOUT) as stream:
+                    if stream.status_code == 200:
+                        reporter.reconnected()
+                        for line in stream.iter_lines():
+                            if stop.is_set() or reporter.feed(line):
+                                return
+            except httpx.HTTPError:
+                pass  # the stream broke: ask again
+            except Exception:
+                logger.exception("on_progress failed; no more progress for this generation")
+                return
+            stop.wait(wait)  # the job may not exist yet
+            wait = min(wait * 2, FOLLOW_RETRY_MAX)
 
     def _attempt(self, kwargs: dict[str, Any]) -> httpx.Response:
         with self._slots:
@@ -420,6 +497,7 @@ class AsyncClient(BaseClient):
         rate_limit: RateLimit | TokenBucket | None = DEFAULT_RATE_LIMIT,
         max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
         engines_ttl: float = DEFAULT_ENGINES_TTL,
+        follow_progress: bool | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -434,6 +512,8 @@ class AsyncClient(BaseClient):
             rate_limit=rate_limit,
             engines_ttl=engines_ttl,
             clock=clock,
+            timeout=timeout,
+            follow_progress=follow_progress,
         )
         _check_concurrency(max_concurrency)
         self._sleep = sleep
@@ -539,6 +619,7 @@ class AsyncClient(BaseClient):
         clip_guidance_preset: str | None = None,
         extras: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Generate images from text (see `Client.text_to_image`)."""
         spec = build.text_to_image(
@@ -557,7 +638,7 @@ class AsyncClient(BaseClient):
                 "extras": extras,
             },
         )
-        return await self._generate(spec, idempotency_key)
+        return await self._generate(spec, idempotency_key, on_progress)
 
     async def image_to_image(
         self,
@@ -579,6 +660,7 @@ class AsyncClient(BaseClient):
         clip_guidance_preset: str | None = None,
         extras: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Transform `init_image` guided by a prompt (see `Client.image_to_image`)."""
         spec = build.image_to_image(
@@ -599,7 +681,7 @@ class AsyncClient(BaseClient):
                 "extras": extras,
             },
         )
-        return await self._generate(spec, idempotency_key)
+        return await self._generate(spec, idempotency_key, on_progress)
 
     async def masking(
         self,
@@ -620,6 +702,7 @@ class AsyncClient(BaseClient):
         clip_guidance_preset: str | None = None,
         extras: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Inpaint the masked part of `init_image` (see `Client.masking`)."""
         spec = build.masking(
@@ -639,7 +722,7 @@ class AsyncClient(BaseClient):
                 "extras": extras,
             },
         )
-        return await self._generate(spec, idempotency_key)
+        return await self._generate(spec, idempotency_key, on_progress)
 
     async def upscale(
         self,
@@ -655,6 +738,7 @@ class AsyncClient(BaseClient):
         steps: int | None = None,
         cfg_scale: float | None = None,
         idempotency_key: str | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Upscale `image` (see `Client.upscale`)."""
         spec = build.upscale(
@@ -669,7 +753,7 @@ class AsyncClient(BaseClient):
                 "cfg_scale": cfg_scale,
             },
         )
-        return await self._generate(spec, idempotency_key)
+        return await self._generate(spec, idempotency_key, on_progress)
 
     async def cancel(self, generation_id: str) -> None:
         """Stop an in-progress generation (``DELETE /v1/generation/{id}``)."""
@@ -677,8 +761,23 @@ class AsyncClient(BaseClient):
 
     # -- transport -----------------------------------------------------------
 
-    async def _generate(self, spec: RequestSpec, idempotency_key: str | None) -> GenerationResult:
-        return GenerationResult.from_response(await self._send(spec, idempotency_key))
+    async def _generate(
+        self,
+        spec: RequestSpec,
+        idempotency_key: str | None,
+        on_progress: ProgressCallback | None,
+    ) -> GenerationResult:
+        key = idempotency_key or new_idempotency_key()
+        follower: asyncio.Task[None] | None = None
+        if on_progress is not None and self.follow_progress:
+            follower = asyncio.create_task(self._follow(spec, key, on_progress))
+        try:
+            return GenerationResult.from_response(await self._send(spec, key))
+        finally:
+            if follower is not None:
+                follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follower
 
     async def _send(self, spec: RequestSpec, idempotency_key: str | None = None) -> httpx.Response:
         kwargs = self._request_kwargs(spec, idempotency_key)
@@ -687,6 +786,9 @@ class AsyncClient(BaseClient):
             try:
                 response = await self._attempt(kwargs)
             except RETRYABLE_EXCEPTIONS as exc:
+                if self._may_attach(spec, exc) and await self._still_running(kwargs):
+                    self._log_attach(spec)
+                    continue
                 delay = self._delay_after_error(exc, retries)
                 if delay is None:
                     raise self._connection_error(exc) from exc
@@ -700,6 +802,36 @@ class AsyncClient(BaseClient):
                     raise parse_error(response)
             retries += 1
             await self._sleep(delay)
+
+    async def _still_running(self, kwargs: dict[str, Any]) -> bool:
+        key = kwargs["headers"]["Idempotency-Key"]
+        try:
+            return is_live(await self._http.get(status_path(key), timeout=STATUS_TIMEOUT))
+        except httpx.HTTPError:
+            return False
+
+    async def _follow(self, spec: RequestSpec, key: str, on_progress: ProgressCallback) -> None:
+        """Report the job's events until it ends (a task, cancelled when the request returns)."""
+        reporter = ProgressReporter(spec, on_progress, self._clock)
+        wait = FOLLOW_RETRY_MIN
+        while True:
+            try:
+                async with self._http.stream(
+                    "GET", events_path(key), timeout=EVENTS_TIMEOUT
+                ) as stream:
+                    if stream.status_code == 200:
+                        reporter.reconnected()
+                        async for line in stream.aiter_lines():
+                            if reporter.feed(line):
+                                return
+            except httpx.HTTPError:
+                pass  # the stream broke: ask again
+            except Exception:
+                logger.exception("on_progress failed; no more progress for this generation")
+                return
+            # The job may not exist yet. The real clock: the injected sleep is for retries.
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, FOLLOW_RETRY_MAX)
 
     async def _attempt(self, kwargs: dict[str, Any]) -> httpx.Response:
         async with self._slots:

@@ -42,6 +42,11 @@ class MissingAPIKeyError(StabilityError):
     """No API key was passed and none is set in the environment."""
 
 
+class MissingHostWarning(UserWarning):
+    """An easel API key is about to be sent to Stability's hosted API because
+    no host was given; set ``API_HOST`` (or pass ``host=``)."""
+
+
 class APIConnectionError(StabilityError):
     """The request got no HTTP response: connection refused or dropped, DNS, TLS."""
 

@@ -37,6 +37,56 @@ def image_extension(data: bytes) -> str:
     return ".png"
 
 
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a PNG, JPEG or WebP header; ``None`` if unreadable.
+
+    Header parsing only, so the client needs no imaging library.
+    """
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
+        return _big_endian(data[16:20]), _big_endian(data[20:24])
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_size(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_size(data)
+    return None
+
+
+def _big_endian(raw: bytes) -> int:
+    return int.from_bytes(raw, "big")
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    # Walk the segments to the first start-of-frame marker (SOF0..SOF15 but DHT, JPG, DAC).
+    offset = 2
+    while offset + 9 <= len(data):
+        if data[offset] != 0xFF:
+            return None
+        marker = data[offset + 1]
+        length = _big_endian(data[offset + 2 : offset + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = _big_endian(data[offset + 5 : offset + 7])
+            width = _big_endian(data[offset + 7 : offset + 9])
+            return width, height
+        offset += 2 + length
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        little = int.from_bytes
+        return little(data[24:27], "little") + 1, little(data[27:30], "little") + 1
+    if chunk == b"VP8L" and len(data) >= 25:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 " and len(data) >= 30:
+        return (
+            int.from_bytes(data[26:28], "little") & 0x3FFF,
+            int.from_bytes(data[28:30], "little") & 0x3FFF,
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class Artifact:
     """One generated image: base64 data, its seed and finish reason.

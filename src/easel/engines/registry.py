@@ -4,6 +4,8 @@
 `spec.backend` (and `spec.family`), and the only owner of model memory:
 
 - `get(id)` builds the engine object on first use (cheap; nothing loads yet).
+- `preload(ids)` loads models ahead of the first request (`[engine] preload`);
+  the server runs it in a background thread and `/readyz` waits for it.
 - A model loads on the engine's first `generate` and stays loaded.
 - Loaded models are tracked least-recently-used with their size in bytes
   (parameters and buffers, measured after loading and after every call,
@@ -146,6 +148,8 @@ class EngineRegistry:
         self._loaded: OrderedDict[str, int] = OrderedDict()  # least recently used first
         self._in_use: Counter[str] = Counter()
         self._last_size: dict[str, int] = {}  # measured size of each model when last loaded
+        self._preloading: builtins.list[str] = []  # ids still to load, in order
+        self._preload_errors: dict[str, str] = {}
 
     # -- specs
 
@@ -223,6 +227,52 @@ class EngineRegistry:
         with self._lock:
             for engine_id in builtins.list(self._engines):
                 self.unload(engine_id)
+
+    # -- preloading
+
+    def preload(self, engine_ids: Sequence[str]) -> None:
+        """Load these engines' models now (within the memory budget), in order."""
+        for engine_id in engine_ids:
+            self.get(engine_id)  # builds the engine object
+            self._acquire(engine_id)  # loads its model, evicting idle ones beyond the budget
+            self._release(engine_id)
+
+    def preload_in_background(self, engine_ids: Sequence[str]) -> threading.Thread | None:
+        """Start `preload` in a daemon thread; `not_ready()` names what is still loading.
+
+        Unknown ids raise `ValueError` at once, so a typo fails the start.
+        """
+        unknown = [engine_id for engine_id in engine_ids if engine_id not in self._specs]
+        if unknown:
+            raise ValueError(f"[engine] preload: unknown engine ids {', '.join(unknown)}")
+        if not engine_ids:
+            return None
+        with self._lock:
+            self._preloading = builtins.list(engine_ids)
+
+        def run() -> None:
+            for engine_id in engine_ids:
+                try:
+                    self.preload([engine_id])
+                except Exception as exc:  # reported by not_ready(); a request retries the load
+                    with self._lock:
+                        self._preload_errors[engine_id] = f"{type(exc).__name__}: {exc}"
+                with self._lock:
+                    self._preloading.remove(engine_id)
+
+        thread = threading.Thread(target=run, name="easel-preload", daemon=True)
+        thread.start()
+        return thread
+
+    def not_ready(self) -> str | None:
+        """Why the preloaded engines are not ready yet (or failed), else ``None``."""
+        with self._lock:
+            if self._preloading:
+                return f"loading engines: {', '.join(self._preloading)}"
+            if self._preload_errors:
+                failed = "; ".join(f"{k}: {v}" for k, v in self._preload_errors.items())
+                return f"engines failed to load: {failed}"
+            return None
 
     # -- internals
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import typer
+from PIL import Image
 from typer.testing import CliRunner
 
 from easel.cli.client_commands import build_client, register
@@ -209,6 +210,24 @@ def test_generate_with_init_image_is_image_to_image(app, api, tmp_path):
     assert b'name="width"' not in body
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_generate_accepts_a_size_that_matches_the_init_image(app, api, tmp_path, fmt):
+    init = tmp_path / "in.img"
+    Image.new("RGB", (640, 384)).save(init, format=fmt)
+    api.routes["POST /v1/generation/stable-diffusion-v1-6/image-to-image"] = lambda: artifacts(1)
+
+    ok = run(
+        app, "generate", "x", "-o", str(tmp_path), "--init-image", str(init), "--size", "640x384"
+    )
+    wrong = run(app, "generate", "x", "--init-image", str(init), "--size", "512x512")
+
+    assert ok.exit_code == 0, ok.stderr
+    assert b'name="width"' not in api.requests[0].content
+    assert wrong.exit_code == 2
+    assert "640x384" in wrong.stderr
+    assert len(api.requests) == 1
+
+
 def test_generate_with_mask_is_masking_white(app, api, tmp_path):
     init, mask = tmp_path / "in.png", tmp_path / "mask.png"
     init.write_bytes(PNG)
@@ -240,7 +259,7 @@ def test_generate_with_mask_is_masking_white(app, api, tmp_path):
     [
         ("--mask", "{png}"),
         ("--strength", "0.5"),
-        ("--init-image", "{png}", "--size", "512x512"),
+        ("--init-image", "{png}", "--size", "0x0x0"),
         ("--size", "big"),
     ],
 )
@@ -386,3 +405,26 @@ def test_upscale_width_and_height_is_a_usage_error(app, api, tmp_path):
 
     assert result.exit_code == 2
     assert api.requests == []
+
+
+def test_version_prints_the_package_version():
+    from easel import __version__
+    from easel.cli.main import app as easel_app
+
+    result = CliRunner().invoke(easel_app, ["--version"])
+
+    assert result.exit_code == 0
+    assert result.stdout == f"{__version__}\n"
+
+
+def test_an_easel_key_without_a_host_warns_on_one_stderr_line(app, api):
+    api.routes["GET /v1/user/balance"] = lambda: httpx.Response(200, json={"credits": 1})
+
+    result = CliRunner().invoke(app, ["balance"], env={"EASEL_API_KEY": "sk-e"})
+
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "warning: the key comes from EASEL_API_KEY but no host is set "
+        "(host=, --host or API_HOST): requests go to https://api.stability.ai\n"
+    )
+    assert result.stdout == "1 credits\n"
