@@ -31,8 +31,9 @@ $(SERVE_STAMP): pyproject.toml
 serve: $(SERVE_STAMP)
 	$(BIN)/easel serve
 
+# --durations: the slowest tests show in every run (and in CI), so slow ones get noticed.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

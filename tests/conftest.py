@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import Engine, create_engine, event, text
 
 POSTGRES_URL = os.environ.get(
     "EASEL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("EASEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# What migrating an empty PostgreSQL schema runs: (statement, parameters), schema-less.
+RecordedSQL = list[tuple[str, Any]]
 
 
 @pytest.fixture(autouse=True)
@@ -24,23 +32,93 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A migrated-ready, empty database: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
+@pytest.fixture
+def db_backend() -> str:
+    """The database the DB fixtures give: SQLite here. `tests/integration/postgres`
+    overrides this to run the same tests on PostgreSQL."""
+    return "sqlite"
+
+
+@pytest.fixture
+def db_url(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An empty database, nothing migrated: a SQLite file, or a fresh PostgreSQL schema."""
+    if db_backend == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'easel.db'}"
         return
-    from sqlalchemy import create_engine, text
+    with _postgres_schema() as url:
+        yield url
 
+
+@pytest.fixture
+def migrated_db_url(
+    db_backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database at the head revision, copied from one migrated once per session.
+
+    Running Alembic for every test was most of the suite's time. SQLite: a copy of the
+    template file. PostgreSQL: a fresh schema into which the SQL the migration ran is
+    replayed (faster than `CREATE DATABASE … TEMPLATE`, which copies a whole database).
+    """
+    if db_backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path_factory.mktemp("db") / "easel.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    recorded: RecordedSQL = request.getfixturevalue("postgres_migration_sql")
+    with _postgres_schema(recorded) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session."""
+    from easel.db import migrate
+
+    path = tmp_path_factory.mktemp("template") / "easel.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    # Alembic disposed its engine, so the WAL is checkpointed into the file and removed.
+    assert not path.with_name("easel.db-wal").exists()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migration_sql() -> RecordedSQL:
+    """The SQL an Alembic upgrade of an empty PostgreSQL schema runs, recorded once per
+    session. Alembic's look-ups (SELECT, SHOW) are left out; names are unqualified, so
+    the rest replays into any schema."""
+    from easel.db import migrate
+
+    recorded: RecordedSQL = []
+
+    def record(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        if statement.split(None, 1)[0].upper() not in ("SELECT", "SHOW"):
+            recorded.append((statement, parameters))
+
+    with _postgres_schema() as url:
+        event.listen(Engine, "before_cursor_execute", record)
+        try:
+            migrate.upgrade(url)
+        finally:
+            event.remove(Engine, "before_cursor_execute", record)
+    return recorded
+
+
+@contextmanager
+def _postgres_schema(replay: RecordedSQL | None = None) -> Iterator[str]:
+    """A fresh schema (dropped afterwards), with `replay` run in it; yields its URL."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+            connection.execute(text(f'SET LOCAL search_path TO "{schema}"'))
+            for statement, parameters in replay or []:
+                connection.exec_driver_sql(statement, parameters)
         yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
     finally:
         with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()

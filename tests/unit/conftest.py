@@ -1,4 +1,7 @@
-"""Unit-layer fixtures: migrated databases and the services on top of them."""
+"""Unit-layer fixtures: migrated databases and the services on top of them.
+
+The unit layer runs on SQLite; `tests/integration/postgres` reruns the DB tests on
+PostgreSQL with these same fixtures."""
 
 from __future__ import annotations
 
@@ -8,14 +11,12 @@ import pytest
 
 from easel.accounts.service import AccountsService
 from easel.billing.service import BillingService
-from easel.db import migrate
 from easel.db.engine import Database
 
 
 @pytest.fixture
-def database(db_url: str) -> Iterator[Database]:
-    migrate.upgrade(db_url)
-    db = Database(db_url)
+def database(migrated_db_url: str) -> Iterator[Database]:
+    db = Database(migrated_db_url)
     yield db
     db.dispose()
 

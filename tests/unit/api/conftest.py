@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -60,12 +61,15 @@ def engine_source() -> FakeEngines:
 @pytest.fixture
 async def app(
     tmp_path: Path,
-    db_url: str,
+    migrated_db_url: str,
     clock: FakeClock,
     settings_overrides: dict[str, object],
     engine_source: FakeEngines,
 ) -> AsyncIterator[FastAPI]:
-    settings = make_settings(tmp_path / "data", db_url, **settings_overrides)
+    # The database is a copy of an already migrated template: no migration on start.
+    overrides: dict[str, Any] = dict(settings_overrides)
+    database = {"migrate_on_start": False, **overrides.pop("database", {})}
+    settings = make_settings(tmp_path / "data", migrated_db_url, database=database, **overrides)
     app = create_app(settings, clock=clock, engine_source=engine_source)
     engine_source.registry = app.state.services.engines
     async with app.router.lifespan_context(app):

@@ -20,7 +20,6 @@ from tests.images import mask_png, noise_png, png_bytes
 SD = "stable-diffusion-v1-6"
 SD512 = "stable-diffusion-512-v2-1"
 SDXL = "stable-diffusion-xl-1024-v1-0"
-BETA = "stable-diffusion-xl-beta-v2-2-2"
 INPAINT = "stable-inpainting-512-v2-0"
 ESRGAN = "esrgan-v1-x2plus"
 
@@ -114,43 +113,22 @@ async def test_samples_over_one_with_png_is_invalid_samples(
     error(response, 400, "invalid_samples")
 
 
-@pytest.mark.parametrize(
-    ("engine", "width", "height", "name"),
-    [
-        (SD, 500, 512, "invalid_height_or_width"),
-        (SD, 512, 64, "invalid_height_or_width"),
-        (SD512, 256, 256, "invalid_pixel_count"),
-        (SD512, 1024, 1088, "invalid_pixel_count"),
-        ("stable-diffusion-768-v2-1", 512, 512, "invalid_pixel_count"),
-        (SD, 1600, 320, "invalid_height_or_width"),
-        (SDXL, 512, 512, "invalid_sdxl_v1_dimensions"),
-        (SDXL, 1024, 768, "invalid_sdxl_v1_dimensions"),
-        (BETA, 768, 768, "invalid_sdxl_v222_dimensions"),
-        (BETA, 512, 960, "invalid_sdxl_v222_dimensions"),
-    ],
-)
-async def test_dimension_rules(
-    client: httpx.AsyncClient,
-    account: TestAccount,
-    services: Services,
-    engine: str,
-    width: int,
-    height: int,
-    name: str,
+# The size and parameter rules are tested case by case in tests/unit/engines/test_dimensions.py
+# and tests/unit/api/test_params.py; these cases prove the route applies them.
+
+
+async def test_dimension_rules_refuse_before_charging(
+    client: httpx.AsyncClient, account: TestAccount, services: Services
 ) -> None:
-    response = await post_t2i(client, account, engine=engine, width=width, height=height)
-    error(response, 400, name)
+    response = await post_t2i(client, account, engine=SD512, width=256, height=256)
+    error(response, 400, "invalid_pixel_count")
+    response = await post_t2i(client, account, engine=SDXL, width=512, height=512)
+    error(response, 400, "invalid_sdxl_v1_dimensions")
     assert services.billing.available_credits(account.org_id) == 50
 
 
-@pytest.mark.parametrize(
-    ("engine", "width", "height"),
-    [(SDXL, 832, 1216), (SDXL, 1344, 768), (BETA, 512, 896), (BETA, 128, 128), (SD, 1536, 320)],
-)
-async def test_valid_edge_sizes(
-    client: httpx.AsyncClient, account: TestAccount, engine: str, width: int, height: int
-) -> None:
-    response = await post_t2i(client, account, engine=engine, width=width, height=height)
+async def test_valid_edge_size(client: httpx.AsyncClient, account: TestAccount) -> None:
+    response = await post_t2i(client, account, engine=SDXL, width=832, height=1216)
     assert response.status_code == 200, response.text
 
 
@@ -158,20 +136,8 @@ async def test_valid_edge_sizes(
     ("body", "fragment"),
     [
         ({"cfg_scale": 36}, "cfg_scale"),
-        ({"steps": 9}, "steps"),
-        ({"steps": 151}, "steps"),
-        ({"samples": 11}, "samples"),
-        ({"seed": 4_294_967_296}, "seed"),
-        ({"seed": -1}, "seed"),
-        ({"sampler": "K_MAGIC"}, "sampler"),
-        ({"style_preset": "watercolour"}, "style_preset"),
-        ({"clip_guidance_preset": "FASTEST"}, "clip_guidance_preset"),
-        ({"steps": "many"}, "steps"),
-        ({"text_prompts": []}, "text_prompts"),
         ({"text_prompts": [{"weight": 1}]}, "text_prompts[0][text]"),
-        ({"text_prompts": [{"text": "x" * 2001}]}, "text_prompts[0][text]"),
         ({"text_prompts": [{"text": "only negative", "weight": -1}]}, "positive weight"),
-        ({"text_prompts": "a string"}, "text_prompts"),
     ],
 )
 async def test_bad_parameters_are_bad_request(
@@ -186,23 +152,16 @@ async def test_bad_parameters_are_bad_request(
     assert services.billing.available_credits(account.org_id) == 50
 
 
-@pytest.mark.parametrize(
-    ("content", "content_type"),
-    [
-        (b"", "application/json"),
-        (b"{not json", "application/json"),
-        (b"[1, 2]", "application/json"),
-    ],
-)
 async def test_malformed_json_is_bad_request(
-    client: httpx.AsyncClient, account: TestAccount, content: bytes, content_type: str
+    client: httpx.AsyncClient, account: TestAccount
 ) -> None:
-    response = await client.post(
-        f"/v1/generation/{SD}/text-to-image",
-        headers={**account.headers, "Content-Type": content_type},
-        content=content,
-    )
-    error(response, 400, "bad_request")
+    for content in (b"", b"{not json"):
+        response = await client.post(
+            f"/v1/generation/{SD}/text-to-image",
+            headers={**account.headers, "Content-Type": "application/json"},
+            content=content,
+        )
+        error(response, 400, "bad_request")
 
 
 async def test_unknown_engine_is_not_found(client: httpx.AsyncClient, account: TestAccount) -> None:
@@ -479,12 +438,7 @@ async def post_upscale(
 
 @pytest.mark.parametrize(
     ("size", "fields", "expected"),
-    [
-        ((300, 200), {}, (600, 400)),
-        ((512, 256), {"width": 1024}, (1024, 512)),
-        ((300, 200), {"height": 1000}, (1500, 1000)),
-        ((1024, 1024), {}, (2048, 2048)),
-    ],
+    [((512, 256), {"width": 1024}, (1024, 512)), ((300, 200), {"height": 1000}, (1500, 1000))],
 )
 async def test_upscale_sizes(
     client: httpx.AsyncClient,
@@ -503,10 +457,8 @@ async def test_upscale_sizes(
 @pytest.mark.parametrize(
     ("size", "fields", "name"),
     [
-        ((512, 512), {"width": 1024, "height": 1024}, "bad_request"),
         ((512, 512), {"width": 256}, "bad_request"),
         ((1536, 1536), {}, "invalid_pixel_count"),
-        ((1024, 1024), {"width": 4096}, "invalid_pixel_count"),
     ],
 )
 async def test_bad_upscale_requests(

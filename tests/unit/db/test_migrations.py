@@ -1,9 +1,11 @@
-"""Migrations match the models and run both ways on SQLite and PostgreSQL."""
+"""Migrations match the models and run both ways (SQLite here; PostgreSQL in
+tests/integration/postgres)."""
 
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
 from easel.db import migrate
@@ -22,5 +24,19 @@ def test_upgrade_matches_models_and_downgrade_empties(db_url: str) -> None:
         assert tables == set()
         migrate.upgrade(db_url)  # and back up again
         assert "credit_ledger" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_the_per_test_copy_of_the_template_is_at_head(migrated_db_url: str) -> None:
+    """`migrated_db_url` hands out copies of a template, not migrated databases: they
+    must be what a migration gives."""
+    engine = create_engine(migrated_db_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection)
+            assert compare_metadata(context, Base.metadata) == []
+            heads = ScriptDirectory.from_config(migrate.alembic_config(migrated_db_url)).get_heads()
+            assert set(context.get_current_heads()) == set(heads)
     finally:
         engine.dispose()

@@ -1,0 +1,3 @@
+"""`tests/unit/db/test_migrations.py` on PostgreSQL."""
+
+from tests.unit.db.test_migrations import *  # noqa: F403
