@@ -126,7 +126,7 @@ def png_encode_seconds(image: Any, args: argparse.Namespace) -> float:
     from easel.generation.outputs import encode_png
 
     start = time.perf_counter()
-    encode_png(image, {"engine_id": h.ENGINE_ID, "steps": args.steps})
+    encode_png(image.image, {"engine_id": h.ENGINE_ID, "steps": args.steps})
     return time.perf_counter() - start
 
 
@@ -167,7 +167,7 @@ def measure(args: argparse.Namespace, work_dir: Path) -> Results:
 def _png_of(image: Any) -> bytes:
     from easel.generation.outputs import encode_png
 
-    return encode_png(image, {})
+    return encode_png(image.image, {})
 
 
 # --------------------------------------------------------------------------- the report

@@ -160,8 +160,14 @@ class EngineSettings(BaseModel):
 class SafetySettings(BaseModel):
     blocked_terms: list[str] = Field(
         default_factory=list,
-        description="Prompts containing any of these words are refused with 400 "
-        "invalid_prompts (JSON list in the environment)",
+        description="Prompts containing any of these words are refused with invalid_prompts "
+        "(v1: 400, v2beta: 422) and not charged (JSON list in the environment)",
+    )
+    output_flag_terms: list[str] = Field(
+        default_factory=list,
+        description="Sandbox output classifier (a deterministic stub): images made from prompts "
+        "containing any of these words come back blurred with finish reason CONTENT_FILTERED "
+        "(JSON list in the environment)",
     )
 
 

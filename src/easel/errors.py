@@ -14,6 +14,7 @@ message; `api.errors` renders it as a v1 `{id, name, message}` or a v2beta
     │   └── GenerationNotFound    404  generation_not_found
     ├── RequestTimeout            408  request_timeout (the body arrived too slowly)
     ├── Conflict                  409  conflict
+    ├── Unprocessable             422  (v2beta: content the service will not process)
     ├── RateLimited               429  rate_limit_exceeded (carries retry_after)
     ├── Overloaded                503  server_overloaded (carries retry_after)
     ├── EngineError               500  server_error
@@ -31,12 +32,21 @@ class EaselError(Exception):
     status: int = 500
     name: str = "server_error"
 
-    def __init__(self, message: str, *, name: str | None = None, param: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        param: str | None = None,
+        errors: list[str] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         if name is not None:
             self.name = name
         self.param = param
+        # One entry per problem, for v2beta's `errors` list; v1 shows `message`.
+        self.errors = errors or [message]
 
 
 class InvalidRequest(EaselError):
@@ -81,6 +91,11 @@ class RequestTimeout(EaselError):
 class Conflict(EaselError):
     status = 409
     name = "conflict"
+
+
+class Unprocessable(EaselError):
+    status = 422
+    name = "unprocessable_content"
 
 
 class RateLimited(EaselError):

@@ -22,7 +22,7 @@ from easel.db import migrate
 from easel.db.engine import Database
 from easel.engines.base import EngineSource
 from easel.engines.registry import EngineRegistry
-from easel.generation.service import GenerationService, decode_work
+from easel.generation.service import GenerationService, WorkDecoder
 from easel.jobs.executors.base import Executor
 from easel.jobs.executors.local import LocalExecutor
 from easel.jobs.lease import LeaseKeeper
@@ -32,6 +32,7 @@ from easel.jobs.scheduler import FairScheduler, SchedulerLimits
 from easel.jobs.service import JobService
 from easel.jobs.store import JobStore, process_owner
 from easel.jobs.sweeper import Sweeper
+from easel.safety.outputs import TermClassifier
 from easel.safety.prompts import PromptFilter
 from easel.storage.base import ArtifactStore
 from easel.storage.local import LocalArtifactStore
@@ -136,7 +137,7 @@ def build_core(settings: Settings, *, engine_source: EngineSource | None = None)
         store,
         artifacts,
         engine_source or engines,
-        decode_work,
+        WorkDecoder(TermClassifier(settings.safety.output_flag_terms)),
         owner=owner,
         lease=lease,
         progress_interval=jobs.progress_interval_seconds,

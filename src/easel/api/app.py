@@ -24,6 +24,8 @@ from easel.api.v1 import engines as v1_engines
 from easel.api.v1 import generation as v1_generation
 from easel.api.v1 import jobs as v1_jobs
 from easel.api.v1 import user as v1_user
+from easel.api.v2beta import results as v2beta_results
+from easel.api.v2beta import stable_image as v2beta_stable_image
 from easel.bootstrap import bootstrap_admin
 from easel.config import AuthLimitSettings, RateLimitSettings, Settings
 from easel.engines.base import EngineSource
@@ -130,6 +132,8 @@ def create_app(
         v1_engines.router,
         v1_generation.router,
         v1_jobs.router,
+        v2beta_stable_image.router,
+        v2beta_results.router,
     ):
         app.include_router(router)
 

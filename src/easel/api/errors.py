@@ -45,12 +45,17 @@ def error_response(
     message: str,
     *,
     headers: Mapping[str, str] | None = None,
+    errors: Sequence[str] | None = None,
 ) -> JSONResponse:
-    """Render an error in the body shape of the route's API version."""
+    """Render an error in the body shape of the route's API version.
+
+    v2beta lists one problem per entry (`errors`, default `[message]`); v1 has
+    one `message`.
+    """
     request_id = request_id_of(request)
     body: dict[str, Any]
     if request.url.path.startswith(("/v2beta", "/v2alpha")):
-        body = {"id": request_id, "name": name, "errors": [message]}
+        body = {"id": request_id, "name": name, "errors": list(errors or [message])}
     else:
         body = {"id": request_id, "name": name, "message": message}
     headers = {**(headers or {}), "X-Request-Id": request_id}
@@ -64,6 +69,11 @@ _LOCATIONS = ("body", "query", "path", "header")
 def describe_errors(errors: Sequence[Any]) -> str:
     """One `field: problem; …` message from pydantic errors, naming fields as sent
     (`text_prompts[0][text]`, the multipart spelling)."""
+    return "; ".join(field_errors(errors)) or "invalid request"
+
+
+def field_errors(errors: Sequence[Any]) -> list[str]:
+    """One `field: problem` entry per pydantic error, naming fields as sent."""
     parts = []
     for error in errors:
         name = ""
@@ -73,7 +83,7 @@ def describe_errors(errors: Sequence[Any]) -> str:
             name += f"[{part}]" if isinstance(part, int) or name else str(part)
         problem = "is required" if error.get("type") == "missing" else str(error.get("msg"))
         parts.append(f"{name or 'body'}: {problem}")
-    return "; ".join(parts) or "invalid request"
+    return parts
 
 
 async def _easel_error(request: Request, exc: Exception) -> JSONResponse:
@@ -81,12 +91,20 @@ async def _easel_error(request: Request, exc: Exception) -> JSONResponse:
     headers = None
     if isinstance(exc, RateLimited | Overloaded):
         headers = {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}
-    return error_response(request, exc.status, exc.name, exc.message, headers=headers)
+    return error_response(
+        request, exc.status, exc.name, exc.message, headers=headers, errors=exc.errors
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(request, 400, "bad_request", describe_errors(exc.errors()))
+    return error_response(
+        request,
+        400,
+        "bad_request",
+        describe_errors(exc.errors()),
+        errors=field_errors(exc.errors()) or None,
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

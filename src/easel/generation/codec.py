@@ -20,6 +20,7 @@ from typing import Any
 
 from PIL import Image
 
+from easel.generation import stable_image  # noqa: F401  (registers its operations)
 from easel.generation.requests import OPERATIONS, OperationRequest
 
 

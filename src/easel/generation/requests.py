@@ -62,8 +62,8 @@ class OperationRequest(BaseModel):
     def check(self, spec: EngineSpec) -> None:
         """Raise `InvalidRequest` if `spec`'s engine cannot run this request as given."""
 
-    def prompt_texts(self) -> list[str]:
-        """Every text the prompt filter must see."""
+    def prompt_texts(self) -> list[tuple[str, str]]:
+        """Every text the prompt filter must see, with the field it came in."""
         return []
 
     def with_seeds(self) -> OperationRequest:
@@ -115,8 +115,8 @@ class PromptedRequest(OperationRequest):
                 "text_prompts: at least one prompt with a positive weight is required"
             )
 
-    def prompt_texts(self) -> list[str]:
-        return [p.text for p in self.prompts]
+    def prompt_texts(self) -> list[tuple[str, str]]:
+        return [(f"text_prompts[{i}]", p.text) for i, p in enumerate(self.prompts)]
 
     def _engine(self, **fields: Any) -> GenerationRequest:
         return GenerationRequest(
@@ -208,8 +208,8 @@ class Upscale(OperationRequest):
     def check(self, spec: EngineSpec) -> None:
         self._output_size()
 
-    def prompt_texts(self) -> list[str]:
-        return [p.text for p in self.prompts]
+    def prompt_texts(self) -> list[tuple[str, str]]:
+        return [(f"text_prompts[{i}]", p.text) for i, p in enumerate(self.prompts)]
 
     def _output_size(self) -> tuple[int, int]:
         return upscale_size(

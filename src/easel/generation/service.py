@@ -27,6 +27,7 @@ from easel.generation.requests import OperationRequest
 from easel.jobs.models import JobView
 from easel.jobs.service import JobHandle, JobRequest, JobService, Submission
 from easel.jobs.work import EncodedOutput
+from easel.safety.outputs import OutputClassifier, blur
 from easel.safety.prompts import PromptFilter
 
 
@@ -126,21 +127,35 @@ class GenerationWork:
     request: GenerationRequest
     # what each output PNG records (its seed is added per image)
     parameters: dict[str, Any]
+    classifier: OutputClassifier | None = None
 
     def encode(self, output: GeneratedImage) -> EncodedOutput:
-        parameters = {**self.parameters, "seed": output.seed}
         image = (
             output.image if output.image.mode in ("RGB", "RGBA") else output.image.convert("RGB")
         )
+        finish_reason = output.finish_reason
+        prompts = [text for _, text in self.operation.prompt_texts()]
+        if self.classifier is not None and self.classifier.flags(image, prompts):
+            image, finish_reason = blur(image), "CONTENT_FILTERED"
+        parameters = {**self.parameters, "seed": output.seed}
         encoded = encode_image(image, self.operation.output_format, parameters=parameters)
-        return EncodedOutput(encoded.data, encoded.media_type, encoded.extension)
+        return EncodedOutput(encoded.data, encoded.media_type, encoded.extension, finish_reason)
 
 
-def decode_work(
-    engine_id: str, params: dict[str, Any], load: Callable[[str], bytes]
-) -> GenerationWork:
-    """The `WorkDecoder` the job runner is built with."""
-    operation = codec.decode(params, load)
-    return GenerationWork(
-        engine_id, operation, operation.to_engine(), operation.png_parameters(engine_id)
-    )
+class WorkDecoder:
+    """Rebuilds a stored job for the runner (implements `easel.jobs.work.WorkDecoder`)."""
+
+    def __init__(self, classifier: OutputClassifier | None = None) -> None:
+        self._classifier = classifier
+
+    def __call__(
+        self, engine_id: str, params: dict[str, Any], load: Callable[[str], bytes]
+    ) -> GenerationWork:
+        operation = codec.decode(params, load)
+        return GenerationWork(
+            engine_id,
+            operation,
+            operation.to_engine(),
+            operation.png_parameters(engine_id),
+            self._classifier,
+        )

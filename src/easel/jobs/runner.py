@@ -171,7 +171,7 @@ class JobRunner:
         return Artifact(
             key=key,
             seed=image.seed,
-            finish_reason=image.finish_reason,
+            finish_reason=output.finish_reason,
             media_type=output.media_type,
         )
 

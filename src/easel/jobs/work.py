@@ -21,6 +21,7 @@ class EncodedOutput:
     data: bytes
     media_type: str
     extension: str
+    finish_reason: str = "SUCCESS"
 
 
 class Work(Protocol):

@@ -12,6 +12,12 @@ from collections.abc import Iterable
 from easel.errors import InvalidRequest
 
 
+class PromptRejected(InvalidRequest):
+    """A prompt contains a blocked term (v1 answers 400, v2beta 422; never charged)."""
+
+    name = "invalid_prompts"
+
+
 class PromptFilter:
     def __init__(self, blocked_terms: Iterable[str]) -> None:
         terms = sorted({t.strip().lower() for t in blocked_terms if t.strip()})
@@ -22,13 +28,14 @@ class PromptFilter:
             else None
         )
 
-    def check(self, prompts: Iterable[str]) -> None:
-        """Raise 400 `invalid_prompts` if any prompt contains a blocked term."""
+    def check(self, prompts: Iterable[tuple[str, str]]) -> None:
+        """Raise `PromptRejected` if a prompt contains a blocked term.
+
+        `prompts` are (field, text) pairs; the field names the prompt in the error
+        as the client sent it (`text_prompts[0]`, `prompt`).
+        """
         if self._pattern is None:
             return
-        for index, prompt in enumerate(prompts):
+        for field, prompt in prompts:
             if self._pattern.search(prompt):
-                raise InvalidRequest(
-                    f"text_prompts[{index}]: contains filtered words",
-                    name="invalid_prompts",
-                )
+                raise PromptRejected(f"{field}: contains filtered words")

@@ -1,0 +1,104 @@
+"""v2beta request bodies: multipart text parts validated into typed models.
+
+Every scalar arrives as a text part, so numbers are parsed from strings
+(`"seed": "0"`, `"strength": "0.5"`). Unknown parts are ignored (official
+samples send an empty `none` file to force multipart), and an empty text part
+counts as absent. Each problem is its own entry in the error's `errors` list.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from easel.api.errors import field_errors
+from easel.api.v1.params import StylePreset
+from easel.errors import InvalidRequest
+from easel.generation.stable_image import MAX_PROMPT, MAX_SEED, AspectRatio
+
+OutputFormat = Literal["png", "jpeg", "webp"]
+# §3.3's enum, plus sd3.5-flash (accepted live) and the retired SD 3.0 ids old clients send.
+SD3Model = Literal[
+    "sd3.5-large",
+    "sd3.5-large-turbo",
+    "sd3.5-medium",
+    "sd3.5-flash",
+    "sd3-large",
+    "sd3-large-turbo",
+    "sd3-medium",
+    "sd3",
+    "sd3-turbo",
+]
+
+
+class V2betaBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, frozen=True)
+
+
+class PromptedBody(V2betaBody):
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT, description="What to generate.")
+    negative_prompt: str | None = Field(
+        default=None, max_length=MAX_PROMPT, description="What not to see in the output."
+    )
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="0 or absent: random.")
+    output_format: OutputFormat = Field(default="png", description="The output's format.")
+
+
+class GenerateCoreBody(PromptedBody):
+    aspect_ratio: AspectRatio = Field(default="1:1", description="The output's aspect ratio.")
+    style_preset: StylePreset | None = Field(default=None, description="A style to steer to.")
+
+
+class GenerateUltraBody(GenerateCoreBody):
+    strength: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="With `image` (then required): 0 keeps the image, 1 ignores it.",
+    )
+
+
+class GenerateSD3Body(PromptedBody):
+    mode: Literal["text-to-image", "image-to-image"] = Field(
+        default="text-to-image", description="image-to-image needs `image` and `strength`."
+    )
+    model: SD3Model = Field(default="sd3.5-large", description="The SD3 model to use.")
+    aspect_ratio: AspectRatio | None = Field(
+        default=None, description="text-to-image only; default 1:1."
+    )
+    strength: float | None = Field(
+        default=None, ge=0, le=1, description="image-to-image: how much of `image` to replace."
+    )
+    style_preset: StylePreset | None = Field(default=None, description="A style to steer to.")
+    cfg_scale: float | None = Field(
+        default=None, ge=1, le=10, description="Prompt adherence; default from the model."
+    )
+
+
+class UpscaleFastBody(V2betaBody):
+    output_format: OutputFormat = Field(default="png", description="The output's format.")
+
+
+class UpscaleConservativeBody(PromptedBody):
+    creativity: float = Field(
+        default=0.35, ge=0.2, le=0.5, description="How much detail to invent."
+    )
+
+
+class UpscaleCreativeBody(PromptedBody):
+    creativity: float = Field(default=0.3, ge=0.1, le=0.5, description="How much to reimagine.")
+    style_preset: StylePreset | None = Field(default=None, description="A style to steer to.")
+
+
+Body = TypeVar("Body", bound=V2betaBody)
+
+
+def validate_form(model: type[Body], fields: list[tuple[str, str]]) -> Body:
+    """The body from multipart text parts (the last of a repeated name wins)."""
+    data = {name: value for name, value in fields if value != ""}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = field_errors(exc.errors(include_url=False))
+        raise InvalidRequest("; ".join(problems), errors=problems) from exc
