@@ -5,8 +5,9 @@ and `BASE_STEPS` steps. A generation costs
 
     price × samples × (width × height / base_pixels) × (steps / BASE_STEPS)
 
-rounded up to a thousandth of a credit. Upscale engines charge `price` per
-image, whatever the size. `GET /v1/engines/pricing` publishes the inputs so
+rounded up to a thousandth of a credit. Upscale engines, and every v2beta
+engine (Stability prices v2beta calls per image), charge `price` per image,
+whatever the size and steps. `GET /v1/engines/pricing` publishes the inputs so
 clients can estimate before they call.
 """
 
@@ -25,6 +26,7 @@ BASE_PIXELS: dict[EngineFamily, int] = {
     "sdxl-beta": 512 * 512,
     "sd2-768": 768 * 768,
     "sdxl": 1024 * 1024,
+    "sd3": 1024 * 1024,
     "esrgan": 1,
     "latent-upscaler": 1,
 }
@@ -62,7 +64,7 @@ def generation_cost_milli(
     spec: EngineSpec, *, width: int, height: int, steps: int, samples: int
 ) -> int:
     """The cost of one request in thousandths of a credit."""
-    if spec.kind == "upscale":
+    if spec.kind == "upscale" or spec.api == "v2beta":
         return to_milli(spec.price * samples)
     base = BASE_PIXELS[spec.family]
     return to_milli(spec.price * samples * (width * height / base) * (steps / BASE_STEPS))

@@ -51,6 +51,7 @@ EngineFamily = Literal[
     "sd16",  # SD 1.6: each side 320-1536
     "sdxl-beta",  # SDXL beta v2.2.2: 128..512, one side may reach 896
     "sdxl",  # SDXL 0.9 / 1.0: a fixed list of sizes
+    "sd3",  # SD 3 / 3.5 (v2beta): sides in steps of 64, up to 1 048 576 pixels
     "esrgan",  # RRDB / SRVGG super-resolution networks
     "latent-upscaler",  # the diffusers x4 upscaler
 ]
@@ -59,6 +60,11 @@ EngineFamily = Literal[
 # architecture; `diffusers` loads real weights from a repo id or local path;
 # `esrgan` loads Real-ESRGAN weights from a file; `lanczos` is a classical resize.
 EngineBackend = Literal["sandbox", "diffusers", "esrgan", "lanczos"]
+
+# Which Stability API an engine belongs to: v1 engines are addressed by id in
+# /v1 paths and listed by /v1/engines/list; v2beta engines are picked by a
+# v2beta route (service path and `model` field) and never listed by v1.
+EngineApi = Literal["v1", "v2beta"]
 
 # Stability's v1 engine types.
 EngineType = Literal["AUDIO", "CLASSIFICATION", "PICTURE", "STORAGE", "TEXT", "VIDEO"]
@@ -79,7 +85,8 @@ class EngineSpec(BaseModel):
     model: str | None = Field(
         default=None,
         description="Hugging Face repo id or local directory/file with the weights "
-        "(diffusers / esrgan backends)",
+        "(diffusers / esrgan backends); for the sandbox backend, optionally the tiny "
+        "architecture to build (e.g. esrgan-x4) instead of the family's default",
     )
     inpaint_model: str | None = Field(
         default=None,
@@ -91,6 +98,11 @@ class EngineSpec(BaseModel):
         description="Credits for one image at the engine's base size and 30 steps",
     )
     enabled: bool = Field(default=True, description="Listed and usable when true")
+    api: EngineApi = Field(
+        default="v1",
+        description="The API that serves the engine: v1 (listed by /v1/engines/list) or "
+        "v2beta (picked by a v2beta route, never listed by v1)",
+    )
 
     def serves(self, kind: str) -> bool:
         """Whether this engine can run a request of `kind`."""
@@ -110,6 +122,15 @@ class GenerationRequest:
     `seeds` has one entry per sample. Images are PIL images in RGB; `mask` is
     mode "L" where white (255) marks pixels to repaint and black pixels are kept.
     For upscale, `width`/`height` are the exact output size.
+
+    `extras` carries backend-specific knobs. Diffusion upscalers (an
+    "upscale" engine on a generation family, e.g. v2beta's conservative and
+    creative upscale) read:
+
+    - ``"creativity"``: float 0-1, the denoise strength of their img2img pass
+      (0 keeps the resized input, 1 ignores it); default 0.35.
+    - ``"tile_size"``: int, the side in pixels (a multiple of 64) of the tiles
+      the output is diffused in; default the family's native size.
     """
 
     kind: GenerationKind

@@ -1,9 +1,31 @@
-"""The default engine list: every published Stability v1 engine id.
+"""The default engine list: every published Stability v1 engine id, and v2beta's models.
 
 Each default runs on the sandbox backend (tiny local models, no weights) and
 says so in its description; an operator points an engine at real weights by
-overriding `backend` and `model` in config. Prices are credits for one image
-at the family's base size and 30 steps (see `billing.prices`).
+overriding `backend` and `model` in config. v1 prices are credits for one
+image at the family's base size and 30 steps; v2beta prices are Stability's
+credits per call (reference §2), flat (see `billing.prices`).
+
+v2beta engines (`api = "v2beta"`, never listed by /v1/engines/list) are named
+after the v2beta `model` value or service they serve. Real weights for each:
+
+    engine id                     family  backend    model (stabilityai/ on the hub)
+    sd3.5-large, sd3-large, sd3,  sd3     diffusers  stable-diffusion-3.5-large
+      stable-image-ultra
+    sd3.5-large-turbo,            sd3     diffusers  stable-diffusion-3.5-large-turbo
+      sd3-large-turbo, sd3-turbo
+    sd3.5-medium, sd3.5-flash     sd3     diffusers  stable-diffusion-3.5-medium
+    sd3-medium                    sd3     diffusers  stable-diffusion-3-medium-diffusers
+    stable-image-core             sdxl    diffusers  stable-diffusion-xl-base-1.0
+    upscale-fast                  esrgan  esrgan     /models/RealESRGAN_x4plus.pth (a file)
+    upscale-conservative,         sdxl    diffusers  stable-diffusion-xl-base-1.0
+      upscale-creative            (kind "upscale": resize, then tiled img2img)
+
+Stability re-routes the SD 3.0 ids to their SD 3.5 equivalents at the same
+price (reference §3.3), hence the shared weights; SD 3.5 Flash has no public
+diffusers weights, so it defaults to Medium. The SD3 weights are gated on the
+Hugging Face hub: accept the licence and log in (or copy them to a local
+directory) before pointing an engine at them.
 """
 
 from __future__ import annotations
@@ -31,8 +53,118 @@ def _generate(engine_id: str, name: str, family: str, price: float, what: str) -
     )
 
 
+def _v2beta(
+    engine_id: str, name: str, family: str, price: float, what: str, **fields: object
+) -> EngineSpec:
+    return EngineSpec.model_validate(
+        {
+            "id": engine_id,
+            "name": name,
+            "description": what + _SANDBOX_NOTE,
+            "family": family,
+            "kind": "generate",
+            "backend": "sandbox",
+            "price": price,
+            "api": "v2beta",
+            **fields,
+        }
+    )
+
+
+def v2beta_engines() -> list[EngineSpec]:
+    """The default v2beta engines: generate (ultra, core, sd3 models) and upscale."""
+    sd3 = "Stability-AI Stable Diffusion 3"
+    return [
+        _v2beta(
+            "stable-image-ultra",
+            "Stable Image Ultra",
+            "sd3",
+            8.0,
+            "Stable Image Ultra (v2beta generate/ultra), on SD 3.5 Large.",
+        ),
+        _v2beta(
+            "stable-image-core",
+            "Stable Image Core",
+            "sdxl",
+            3.0,
+            "Stable Image Core (v2beta generate/core), on SDXL.",
+        ),
+        _v2beta("sd3.5-large", "Stable Diffusion 3.5 Large", "sd3", 6.5, f"{sd3}.5 Large."),
+        _v2beta(
+            "sd3.5-large-turbo",
+            "Stable Diffusion 3.5 Large Turbo",
+            "sd3",
+            4.0,
+            f"{sd3}.5 Large Turbo.",
+        ),
+        _v2beta("sd3.5-medium", "Stable Diffusion 3.5 Medium", "sd3", 3.5, f"{sd3}.5 Medium."),
+        _v2beta("sd3.5-flash", "Stable Diffusion 3.5 Flash", "sd3", 2.5, f"{sd3}.5 Flash."),
+        _v2beta(
+            "sd3-large",
+            "Stable Diffusion 3 Large",
+            "sd3",
+            6.5,
+            f"{sd3} Large (served as SD 3.5 Large, as Stability does).",
+        ),
+        _v2beta(
+            "sd3-large-turbo",
+            "Stable Diffusion 3 Large Turbo",
+            "sd3",
+            4.0,
+            f"{sd3} Large Turbo (served as SD 3.5 Large Turbo, as Stability does).",
+        ),
+        _v2beta("sd3-medium", "Stable Diffusion 3 Medium", "sd3", 3.5, f"{sd3} Medium."),
+        _v2beta(
+            "sd3",
+            "Stable Diffusion 3",
+            "sd3",
+            6.5,
+            f"{sd3}, the spring 2024 id (served as SD 3.5 Large).",
+        ),
+        _v2beta(
+            "sd3-turbo",
+            "Stable Diffusion 3 Turbo",
+            "sd3",
+            4.0,
+            f"{sd3} Turbo, the spring 2024 id (served as SD 3.5 Large Turbo).",
+        ),
+        _v2beta(
+            "upscale-fast",
+            "Fast Upscaler",
+            "esrgan",
+            2.0,
+            "Fast 4x upscaler (v2beta upscale/fast), Real-ESRGAN x4.",
+            kind="upscale",
+            model="esrgan-x4",
+        ),
+        _v2beta(
+            "upscale-conservative",
+            "Conservative Upscaler",
+            "sdxl",
+            40.0,
+            "Conservative upscaler (v2beta upscale/conservative): resize, then tiled "
+            "SDXL image-to-image at low strength.",
+            kind="upscale",
+        ),
+        _v2beta(
+            "upscale-creative",
+            "Creative Upscaler",
+            "sdxl",
+            60.0,
+            "Creative upscaler (v2beta upscale/creative): resize, then tiled SDXL "
+            "image-to-image at the requested creativity.",
+            kind="upscale",
+        ),
+    ]
+
+
 def default_engines() -> list[EngineSpec]:
-    """A fresh list of the default engine specs."""
+    """A fresh list of the default engine specs (v1, then v2beta)."""
+    return v1_engines() + v2beta_engines()
+
+
+def v1_engines() -> list[EngineSpec]:
+    """The default v1 engines: every published Stability v1 engine id."""
     return [
         _generate(
             "stable-diffusion-xl-1024-v1-0",

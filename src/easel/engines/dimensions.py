@@ -1,6 +1,16 @@
-"""Stability's v1 size rules, per engine family, with Stability's error names."""
+"""Stability's size rules, per engine family, with Stability's error names.
+
+v1 engines take explicit sizes with the v1 rules below. v2beta engines take an
+`aspect_ratio` instead (`aspect_ratio_size`), or an input image whose size
+is fitted to the family (`fit_size`); the sd3 family accepts sides in steps of
+64 (every size of the aspect table is one; SD3 itself needs only 16, the VAE
+factor times the patch size) from 65 536 to 1 048 576 pixels, the range of
+SD 3.5's training buckets around 1 MP.
+"""
 
 from __future__ import annotations
+
+import math
 
 from easel.engines.base import EngineFamily
 from easel.errors import InvalidRequest
@@ -21,7 +31,7 @@ SDXL_V1_SIZES: frozenset[tuple[int, int]] = frozenset(
 
 MIN_SIDE = 128
 MAX_PIXELS = 1_048_576
-MIN_PIXELS: dict[EngineFamily, int] = {"sd1": 262_144, "sd2-768": 589_824}
+MIN_PIXELS: dict[EngineFamily, int] = {"sd1": 262_144, "sd2-768": 589_824, "sd3": 65_536}
 SD16_SIDES = (320, 1536)
 SDXL_BETA_MAX_SHORT, SDXL_BETA_MAX_LONG = 512, 896
 # Upscale: Stability caps the output at 4 MP (e.g. 2048×2048 or 4096×1024).
@@ -103,3 +113,72 @@ def upscale_size(
             name="invalid_pixel_count",
         )
     return out
+
+
+# v2beta's nine aspect ratios at about 1 MP. Only the 1:1 and 16:9 rows are
+# confirmed against Stability (reference §2); the rest is the community table.
+ASPECT_RATIO_SIZES: dict[str, tuple[int, int]] = {
+    "21:9": (1536, 640),
+    "16:9": (1344, 768),
+    "3:2": (1216, 832),
+    "5:4": (1088, 896),
+    "1:1": (1024, 1024),
+    "4:5": (896, 1088),
+    "2:3": (832, 1216),
+    "9:16": (768, 1344),
+    "9:21": (640, 1536),
+}
+
+# v2beta upscale outputs. fast: 4x the input (reference §3.4). conservative
+# and creative: the spec says "4 MP" / "up to 4K", but the live service
+# returned 3112x3112 and 3152x3152 for a 512x512 input (§2, [LIVE]); easel
+# follows the observation: the input's aspect ratio at that many pixels.
+FAST_UPSCALE_FACTOR = 4
+CONSERVATIVE_UPSCALE_PIXELS = 3112 * 3112
+CREATIVE_UPSCALE_PIXELS = 3152 * 3152
+
+
+def aspect_ratio_size(family: EngineFamily, aspect_ratio: str) -> tuple[int, int]:
+    """The output size of a v2beta generation at `aspect_ratio` on a `family` engine.
+
+    sd3 uses the aspect table; sdxl, whose v1 rules allow only its fixed
+    list, uses the closest size of that list (5:4 becomes 1152x896).
+    """
+    if aspect_ratio not in ASPECT_RATIO_SIZES:
+        raise InvalidRequest(
+            f"aspect_ratio: must be one of {', '.join(ASPECT_RATIO_SIZES)}; got {aspect_ratio!r}"
+        )
+    width, height = ASPECT_RATIO_SIZES[aspect_ratio]
+    return fit_size(family, width, height) if family == "sdxl" else (width, height)
+
+
+def fit_size(family: EngineFamily, width: int, height: int) -> tuple[int, int]:
+    """The size a `family` engine generates for an input of `width` x `height`.
+
+    sdxl: the size of its fixed list with the closest aspect ratio. Other
+    families: the input's aspect ratio at about 1 MP, sides in steps of 64,
+    within the family's pixel range.
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError(f"a size must be positive, got {width}x{height}")
+    aspect = math.log(width / height)
+    if family == "sdxl":
+        return min(SDXL_V1_SIZES, key=lambda s: (abs(math.log(s[0] / s[1]) - aspect), s))
+    scale = math.sqrt(MAX_PIXELS / (width * height))
+    w = max(MIN_SIDE, round(width * scale / 64) * 64)
+    h = max(MIN_SIDE, round(height * scale / 64) * 64)
+    while w * h > MAX_PIXELS:  # rounding up may overshoot: trim the longer side
+        if w >= h:
+            w -= 64
+        else:
+            h -= 64
+    return w, h
+
+
+def scale_to_pixels(width: int, height: int, pixels: int, *, multiple: int = 8) -> tuple[int, int]:
+    """`width` x `height` scaled to about `pixels`, aspect kept, sides rounded to `multiple`."""
+    scale = math.sqrt(pixels / (width * height))
+    return (
+        max(multiple, round(width * scale / multiple) * multiple),
+        max(multiple, round(height * scale / multiple) * multiple),
+    )

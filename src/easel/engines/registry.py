@@ -44,11 +44,13 @@ from easel.engines.base import (
     GenerationResult,
     ProgressCallback,
 )
+from easel.engines.tiny import TINY_ARCHITECTURES as _TINY
 from easel.errors import NotFound, OutOfMemory
 
 __all__ = ["EngineRegistry"]
 
 _DTYPES = ("auto", "float16", "bfloat16", "float32")
+_UPSCALER_FAMILIES = ("esrgan", "latent-upscaler")
 
 
 class _Backend(Protocol):
@@ -290,6 +292,9 @@ class EngineRegistry:
         elif spec.family == "latent-upscaler":
             cls = _import("easel.engines.backends.diffusers", "LatentUpscaleEngine")
             backend = cls(spec, **kwargs)
+        elif spec.kind == "upscale":
+            cls = _import("easel.engines.backends.diffusion_upscale", "DiffusionUpscaleEngine")
+            backend = cls(spec, **kwargs)
         else:
             backend = _import("easel.engines.backends.diffusers", "DiffusersEngine")(spec, **kwargs)
         return backend
@@ -354,10 +359,16 @@ class EngineRegistry:
 
 
 def _check_spec(spec: EngineSpec) -> None:
-    upscaler = spec.family in ("esrgan", "latent-upscaler")
-    if (spec.kind == "upscale") != upscaler:
+    # Upscaler families only upscale; a generation family may also upscale
+    # (a diffusion upscaler: resize, then tiled image-to-image).
+    if spec.family in _UPSCALER_FAMILIES and spec.kind != "upscale":
         raise ValueError(
             f"engine {spec.id}: kind {spec.kind!r} does not fit family {spec.family!r}"
+        )
+    if spec.backend == "sandbox" and spec.model is not None and spec.model not in _TINY:
+        raise ValueError(
+            f"engine {spec.id}: a sandbox `model` names a tiny architecture, one of "
+            f"{', '.join(_TINY)}; got {spec.model!r}"
         )
     if spec.backend == "lanczos" and spec.kind != "upscale":
         raise ValueError(f"engine {spec.id}: the lanczos backend serves upscale engines only")

@@ -24,6 +24,12 @@ a fast, good default at 20-30 steps and the one Stability's own SDXL pages
 recommend. Second-order samplers (K_HEUN, K_DPM_2, K_DPM_2_ANCESTRAL) evaluate
 the model about twice per step; easel counts those evaluations as steps in
 progress reports.
+
+Flow-matching models (the sd3 family: FlowMatchEulerDiscreteScheduler) keep
+their own scheduler whatever the sampler: Stability's samplers are
+k-diffusion samplers for noise- and v-prediction models, v2beta has no
+sampler field, and SD 3.5 is trained and tuned for its flow-matching Euler
+sampler. A sampler name is still validated, then ignored (`scheduler_for`).
 """
 
 from __future__ import annotations
@@ -75,3 +81,11 @@ def make_scheduler(sampler: str | None, base_config: Mapping[str, Any]) -> Any:
     class_name, overrides = SAMPLERS[resolve_sampler(sampler)]
     cls = getattr(diffusers, class_name)
     return cls.from_config(dict(base_config), **overrides)
+
+
+def scheduler_for(sampler: str | None, base: Any) -> Any:
+    """A fresh scheduler for `sampler` on a pipeline whose current scheduler is `base`."""
+    name = resolve_sampler(sampler)
+    if type(base).__name__.startswith("FlowMatch"):
+        return type(base).from_config(base.config)
+    return make_scheduler(name, base.config)

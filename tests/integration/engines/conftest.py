@@ -24,6 +24,7 @@ from easel.engines.tiny import ensure_tiny_model
 
 SD_ENGINE = "stable-diffusion-v1-6"
 SDXL_ENGINE = "stable-diffusion-xl-1024-v1-0"
+SD3_ENGINE = "sd3.5-large"
 INPAINT_ENGINE = "stable-inpainting-v1-0"
 LATENT_UPSCALER = "stable-diffusion-x4-latent-upscaler"
 LANCZOS_UPSCALER = "esrgan-v1-x2plus"
@@ -90,7 +91,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_models(data_dir: Path) -> Path:
     """All tiny diffusers models, built once where the sandbox backend looks for them."""
     root = data_dir / "sandbox"
-    for arch in ("sd", "sdxl", "sd-inpaint", "sd-x4-upscaler"):
+    for arch in ("sd", "sdxl", "sd3", "sd-inpaint", "sd-x4-upscaler"):
         ensure_tiny_model(arch, root)
     return root
 
@@ -119,6 +120,11 @@ def sd_engine(registry: EngineRegistry) -> Engine:
 @pytest.fixture(scope="session")
 def sdxl_engine(registry: EngineRegistry) -> Engine:
     return registry.get(SDXL_ENGINE)
+
+
+@pytest.fixture(scope="session")
+def sd3_engine(registry: EngineRegistry) -> Engine:
+    return registry.get(SD3_ENGINE)
 
 
 @pytest.fixture(scope="session")

@@ -66,13 +66,27 @@ def test_default_engines_build_without_loading(tmp_path: Path) -> None:
         {"backend": "diffusers"},  # no model
         {"backend": "esrgan", "model": "x.pth"},  # esrgan backend on an SD family
         {"backend": "lanczos"},  # lanczos only upscales
-        {"kind": "upscale"},  # an SD family cannot upscale
+        {"family": "esrgan"},  # an upscaler family cannot generate
+        {"family": "latent-upscaler", "kind": "inpaint"},
         {"family": "esrgan", "kind": "upscale", "backend": "diffusers", "model": "x"},
+        {"model": "no-such-tiny-model"},  # a sandbox model names a tiny architecture
     ],
 )
 def test_inconsistent_specs_are_refused(tmp_path: Path, fields: dict) -> None:
     with pytest.raises(ValueError):
         EngineRegistry([_spec("x", **fields)], data_dir=tmp_path)
+
+
+def test_a_generation_family_may_upscale_by_diffusion(tmp_path: Path) -> None:
+    from easel.engines.backends.diffusion_upscale import DiffusionUpscaleEngine
+
+    registry = EngineRegistry(
+        [_spec("up", family="sdxl", kind="upscale"), _spec("sd3", family="sd3")],
+        data_dir=tmp_path,
+        device="cpu",
+    )
+    assert isinstance(registry.get("up").backend, DiffusionUpscaleEngine)  # type: ignore[attr-defined]
+    assert registry.get("sd3").spec.family == "sd3"
 
 
 def test_duplicate_ids_are_refused(tmp_path: Path) -> None:

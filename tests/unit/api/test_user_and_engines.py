@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from easel.api.services import Services
-from easel.engines.catalog import default_engines
+from easel.engines.catalog import v1_engines, v2beta_engines
 from tests.factories import TestAccount
 
 
@@ -37,14 +37,15 @@ async def test_balance_of_default_and_other_org(
     assert response.json() == {"credits": 7.25}
 
 
-async def test_engines_list_is_a_bare_array_of_every_default(
+async def test_engines_list_is_a_bare_array_of_every_v1_default(
     client: httpx.AsyncClient, account: TestAccount
 ) -> None:
     response = await client.get("/v1/engines/list", headers=account.headers)
     assert response.status_code == 200
     engines = response.json()
     assert isinstance(engines, list)
-    assert [e["id"] for e in engines] == [spec.id for spec in default_engines()]
+    # v2beta engines (sd3.5-large, upscale-fast, ...) are not v1 engines
+    assert [e["id"] for e in engines] == [spec.id for spec in v1_engines()]
     for engine in engines:
         assert set(engine) == {"id", "name", "description", "type"}
         assert engine["type"] == "PICTURE"
@@ -62,3 +63,7 @@ async def test_pricing_lists_every_engine(client: httpx.AsyncClient, account: Te
         "base_steps": 30,
     }
     assert rows["esrgan-v1-x2plus"]["kind"] == "upscale"
+    # v2beta engines are priced too, at Stability's credits per call
+    assert {spec.id for spec in v2beta_engines()} <= set(rows)
+    assert rows["sd3.5-large"]["credits_per_image"] == 6.5
+    assert rows["upscale-creative"]["credits_per_image"] == 60.0

@@ -22,6 +22,7 @@ async def list_engines(_principal: PrincipalOr401, services: AppServices) -> lis
     return [
         Engine(id=spec.id, name=spec.name, description=spec.description, type=spec.type)
         for spec in services.engines.list()
+        if spec.api == "v1"  # v2beta engines are picked by v2beta routes, never listed here
     ]
 
 

@@ -1,4 +1,4 @@
-"""Stable Diffusion engines on diffusers: SD 1.x/2.x, SDXL and the x4 upscaler.
+"""Stable Diffusion engines on diffusers: SD 1.x/2.x, SDXL, SD 3/3.5 and the x4 upscaler.
 
 `DiffusersEngine` serves text-to-image, image-to-image and masking for one
 model, loaded with diffusers' own loaders (`from_pretrained`) from a Hugging
@@ -15,8 +15,10 @@ How Stability's parameters map (see also `presets.py` and `schedulers.py`):
   (normalised by the sum of those weights), the negative conditioning that of
   prompts with weight < 0 (by |weight|). Without negative prompts the
   pipeline's own unconditional embedding is used (the empty prompt, or zeros
-  for SDXL with `force_zeros_for_empty_prompt`). SDXL pooled embeddings are
-  blended the same way.
+  for SDXL with `force_zeros_for_empty_prompt`). SDXL and SD3 pooled
+  embeddings are blended the same way; SD3's embeddings join its two CLIP
+  encoders and T5, so v2beta's `negative_prompt` is a prompt of weight -1.
+- Samplers: see `schedulers.py`; SD3 keeps its flow-matching Euler scheduler.
 - image-to-image: diffusers `strength` = 1 - `image_strength`, or
   `step_schedule_start` when given (`GenerationRequest.denoise_strength`).
   `step_schedule_end` e < 1 stops the schedule once a fraction e of the full
@@ -81,7 +83,7 @@ from easel.engines.base import (
     ProgressCallback,
 )
 from easel.engines.presets import apply_style_preset
-from easel.engines.schedulers import make_scheduler
+from easel.engines.schedulers import scheduler_for
 from easel.errors import InvalidRequest
 
 __all__ = ["DiffusersEngine", "LatentUpscaleEngine"]
@@ -198,15 +200,19 @@ class _Encoder:
 
     def __init__(self, pipe):
         self.pipe = pipe
-        self.xl = _is_xl(pipe)
+        self.xl = _is_xl(pipe)  # SDXL or SD3: two CLIP encoders and pooled embeddings
+        self.sd3 = "text_encoder_3" in pipe.components
         self.device = pipe._execution_device
         self._cache: dict[str, tuple[Any, Any]] = {}
 
     def encode(self, text: str) -> tuple[Any, Any]:
         if text not in self._cache:
             if self.xl:
+                # SD3 asks for its second and third encoders' prompts; None reuses `prompt`.
+                more = {"prompt_2": None, "prompt_3": None} if self.sd3 else {}
                 embeds, _, pooled, _ = self.pipe.encode_prompt(
                     prompt=text,
+                    **more,
                     device=self.device,
                     num_images_per_prompt=1,
                     do_classifier_free_guidance=False,
@@ -288,6 +294,27 @@ def _groups(requests: Sequence[GenerationRequest]) -> list[list[int]]:
     for i, request in enumerate(requests):
         groups.setdefault(request.batch_key(), []).append(i)
     return list(groups.values())
+
+
+def output_size(pipe: Any, width: int, height: int) -> dict[str, int]:
+    """`width`/`height` for an img2img call, where the pipeline takes them.
+
+    SD3's img2img resizes its input to `height` x `width`, which default to
+    the model's 1024 px; SD/SDXL img2img keep the input's size and take no size.
+    """
+    params = inspect.signature(type(pipe).__call__).parameters
+    return {"width": width, "height": height} if "width" in params else {}
+
+
+def skipped_steps(pipe: Any, steps: int, strength: float) -> int:
+    """How many of `steps` an img2img call with `strength` skips, as the pipeline counts them.
+
+    SD/SDXL img2img round the steps that run down; SD3's rounds the steps it
+    skips down (so it runs one more at strength 0.65 of 30 steps).
+    """
+    if "transformer" in pipe.components:
+        return int(max(steps - min(steps * strength, steps), 0))
+    return steps - min(int(steps * strength), steps)
 
 
 def _init_image(request: GenerationRequest) -> Image.Image:
@@ -479,12 +506,10 @@ class DiffusersEngine:
     def _plan(self, requests: Sequence[GenerationRequest], indices: list[int]) -> _Plan:
         first = requests[indices[0]]
         pipe = self._pipes[first.kind]
-        probe = make_scheduler(first.sampler, pipe.scheduler.config)
+        probe = scheduler_for(first.sampler, pipe.scheduler)
         probe.set_timesteps(first.steps)
         entries, order = len(probe.timesteps), int(getattr(probe, "order", 1))
-        # As diffusers' img2img get_timesteps(): skip the first (1 - strength) of the steps.
-        init_steps = min(int(first.steps * first.denoise_strength), first.steps)
-        start = (first.steps - init_steps) * order
+        start = skipped_steps(pipe, first.steps, first.denoise_strength) * order
         end = entries
         e = first.step_schedule_end
         if e is not None and e < 1:
@@ -503,7 +528,7 @@ class DiffusersEngine:
             return _split(group, [_init_image(r) for r in group for _ in r.seeds])
 
         pipe = copy.copy(self._pipes[plan.kind])
-        pipe.scheduler = make_scheduler(first.sampler, pipe.scheduler.config)
+        pipe.scheduler = scheduler_for(first.sampler, pipe.scheduler)
         conditioning = _Encoder(pipe).batch(group)
         ran = 0
 
@@ -535,6 +560,7 @@ class DiffusersEngine:
             kwargs.update(
                 image=[_init_image(r) for r in group for _ in r.seeds],
                 strength=first.denoise_strength,
+                **output_size(pipe, first.width, first.height),
             )
         else:
             kwargs.update(
@@ -653,7 +679,7 @@ class LatentUpscaleEngine:
         first = group[0]
         pipe = copy.copy(self._pipe)
         pipe.scheduler = (
-            make_scheduler(first.sampler, pipe.scheduler.config)
+            scheduler_for(first.sampler, pipe.scheduler)
             if first.sampler is not None
             else pipe.scheduler.__class__.from_config(pipe.scheduler.config)
         )
