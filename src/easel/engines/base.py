@@ -98,6 +98,19 @@ class EngineSpec(BaseModel):
         description="Credits for one image at the engine's base size and 30 steps",
     )
     enabled: bool = Field(default=True, description="Listed and usable when true")
+    steps: int | None = Field(
+        default=None,
+        ge=1,
+        le=150,
+        description="Denoising steps when the API does not ask for a number (v2beta); none: 30",
+    )
+    cfg_scale: float | None = Field(
+        default=None,
+        ge=0,
+        le=35,
+        description="Guidance when the API does not ask for it (v2beta); none: the "
+        "operation's default",
+    )
     api: EngineApi = Field(
         default="v1",
         description="The API that serves the engine: v1 (listed by /v1/engines/list) or "

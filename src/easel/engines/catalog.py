@@ -53,9 +53,20 @@ def _generate(engine_id: str, name: str, family: str, price: float, what: str) -
     )
 
 
+# Steps for the v2beta sandbox engines: the tiny models gain nothing from more, and
+# a sandbox is for exercising the API. Real weights want their own (`steps` in the
+# engine's config): 28 for SD 3.5 Large/Medium, 4 for Turbo and Flash, 30 for SDXL.
+SANDBOX_V2BETA_STEPS = 4
+# Stability's default guidance (reference §3.3): 4 for Large/Medium, 1 for Turbo/Flash.
+_FEW_STEP_MODELS = {"sd3.5-large-turbo", "sd3.5-flash", "sd3-large-turbo", "sd3-turbo"}
+
+
 def _v2beta(
     engine_id: str, name: str, family: str, price: float, what: str, **fields: object
 ) -> EngineSpec:
+    guidance = {}
+    if family == "sd3":
+        guidance["cfg_scale"] = 1.0 if engine_id in _FEW_STEP_MODELS else 4.0
     return EngineSpec.model_validate(
         {
             "id": engine_id,
@@ -66,6 +77,8 @@ def _v2beta(
             "backend": "sandbox",
             "price": price,
             "api": "v2beta",
+            "steps": SANDBOX_V2BETA_STEPS,
+            **guidance,
             **fields,
         }
     )

@@ -59,6 +59,10 @@ class OperationRequest(BaseModel):
         hints = get_type_hints(cls)
         return tuple(name for name in cls.model_fields if _is_image_type(hints[name]))
 
+    def for_engine(self, spec: EngineSpec) -> OperationRequest:
+        """This request with what it leaves to the engine filled in (sizes, steps)."""
+        return self
+
     def check(self, spec: EngineSpec) -> None:
         """Raise `InvalidRequest` if `spec`'s engine cannot run this request as given."""
 

@@ -71,6 +71,7 @@ class GenerationService:
     async def start(self, engine_id: str, request: OperationRequest, who: Submission) -> JobHandle:
         """Validate, price and submit `request` (or attach to its idempotent twin)."""
         spec = self.engine_for(engine_id, type(request))
+        request = request.for_engine(spec)
         request.check(spec)
         self._prompt_filter.check(request.prompt_texts())
         resolved = request.with_seeds()

@@ -1,24 +1,30 @@
 """The stable-image operations (v2beta `generate/*` and `upscale/*`), protocol-neutral.
 
-Sizes. Stability publishes no aspect-ratio table; the 1 MP one below is the
-community convention, of which [LIVE] (reference §2) confirms 1:1 → 1024×1024
-and 16:9 → 1344×768. Core was observed at 1536×1536 for 1:1, so its table is
-the 1 MP one scaled by 1.5 and rounded to multiples of 64. Image-to-image
-keeps the input's aspect at about 1 MP, in multiples of 64. Upscale sizes:
-fast is 4× the input (at most 16 MP); conservative and creative follow
-Stability's observed outputs (512² → ~3100²), as about 9.4 MP and 4× at
-most, keeping the input's aspect.
+What the API leaves open is settled against the engine (`for_engine`): the
+output size from the aspect ratio or the input image, per engine family (see
+`engines.dimensions`: the 1 MP aspect table on sd3; SDXL's own list on
+sdxl, so Core renders 1024×1024 for 1:1 where Stability's Core returned
+1536×1536), and steps and guidance from the engine's spec. Upscale sizes:
+fast is 4× the input; conservative and creative follow Stability's observed
+outputs (512² → 3112² and 3152²), keeping the input's aspect.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar, Literal
 
 from PIL import Image
 from pydantic import Field
 
 from easel.engines.base import EngineSpec, GenerationRequest, WeightedPrompt
+from easel.engines.dimensions import (
+    CONSERVATIVE_UPSCALE_PIXELS,
+    CREATIVE_UPSCALE_PIXELS,
+    FAST_UPSCALE_FACTOR,
+    aspect_ratio_size,
+    fit_size,
+    scale_to_pixels,
+)
 from easel.errors import InvalidRequest
 from easel.generation.requests import OperationRequest
 
@@ -26,40 +32,7 @@ AspectRatio = Literal["21:9", "16:9", "3:2", "5:4", "1:1", "4:5", "2:3", "9:16",
 
 MAX_SEED = 4_294_967_294  # v2beta's range; v1 allows one more
 MAX_PROMPT = 10_000
-
-ONE_MEGAPIXEL: dict[str, tuple[int, int]] = {
-    "1:1": (1024, 1024),
-    "16:9": (1344, 768),
-    "21:9": (1536, 640),
-    "3:2": (1216, 832),
-    "2:3": (832, 1216),
-    "5:4": (1088, 896),
-    "4:5": (896, 1088),
-    "9:16": (768, 1344),
-    "9:21": (640, 1536),
-}
-
-
-def _round64(value: float) -> int:
-    return max(64, int(round(value / 64)) * 64)
-
-
-CORE_SIZES: dict[str, tuple[int, int]] = {
-    ratio: (_round64(w * 1.5), _round64(h * 1.5)) for ratio, (w, h) in ONE_MEGAPIXEL.items()
-}
-
-
-def size_for_aspect(aspect_ratio: str, *, scale: Literal["1mp", "core"] = "1mp") -> tuple[int, int]:
-    return (CORE_SIZES if scale == "core" else ONE_MEGAPIXEL)[aspect_ratio]
-
-
-def fit_pixels(width: int, height: int, pixels: int, *, multiple: int = 64) -> tuple[int, int]:
-    """`width`×`height` scaled to about `pixels`, each side a multiple of `multiple`."""
-    factor = math.sqrt(pixels / (width * height))
-    return (
-        max(multiple, int(round(width * factor / multiple)) * multiple),
-        max(multiple, int(round(height * factor / multiple)) * multiple),
-    )
+DEFAULT_STEPS = 30
 
 
 def _prompts(prompt: str, negative_prompt: str | None) -> list[WeightedPrompt]:
@@ -70,15 +43,31 @@ def _prompts(prompt: str, negative_prompt: str | None) -> list[WeightedPrompt]:
 
 
 class StableImageRequest(OperationRequest):
-    """What every stable-image operation shares: a prompt, a negative one, a style."""
+    """What every stable-image operation shares: a prompt, a negative one, a style.
+
+    `steps` and `cfg_scale` left unset take the engine's defaults (`for_engine`).
+    """
 
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     samples: int = Field(default=1, ge=1, le=1)
     prompt: str = Field(default="", max_length=MAX_PROMPT)
     negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT)
     style_preset: str | None = None
-    steps: int = Field(default=30, ge=1, le=150)
-    cfg_scale: float = Field(default=7.0, ge=0, le=35)
+    steps: int | None = Field(default=None, ge=1, le=150)
+    cfg_scale: float | None = Field(default=None, ge=0, le=35)
+
+    def for_engine(self, spec: EngineSpec) -> OperationRequest:
+        return self.model_copy(
+            update={
+                "steps": self.steps or spec.steps or DEFAULT_STEPS,
+                "cfg_scale": self.cfg_scale if self.cfg_scale is not None else spec.cfg_scale,
+                **self._settled_for(spec),
+            }
+        )
+
+    def _settled_for(self, spec: EngineSpec) -> dict[str, Any]:
+        """What else this operation settles against the engine (an output size)."""
+        return {}
 
     def prompt_texts(self) -> list[tuple[str, str]]:
         texts = [("prompt", self.prompt), ("negative_prompt", self.negative_prompt)]
@@ -99,14 +88,23 @@ class StableImageRequest(OperationRequest):
         }
 
     def _engine(self, **fields: Any) -> GenerationRequest:
+        optional: dict[str, Any] = {}
+        if self.cfg_scale is not None:
+            optional["cfg_scale"] = self.cfg_scale
         return GenerationRequest(
             prompts=_prompts(self.prompt, self.negative_prompt),
             seeds=list(self.seeds),
-            steps=self.steps,
-            cfg_scale=self.cfg_scale,
+            steps=self.steps or DEFAULT_STEPS,
             style_preset=self.style_preset,
+            **optional,
             **fields,
         )
+
+    def _size(self) -> tuple[int, int]:
+        width, height = getattr(self, "width", None), getattr(self, "height", None)
+        if width is None or height is None:
+            raise ValueError(f"{self.operation}: the output size is settled by for_engine")
+        return width, height
 
 
 class Generate(StableImageRequest):
@@ -116,14 +114,15 @@ class Generate(StableImageRequest):
     engine_kind = "text-to-image"
 
     aspect_ratio: AspectRatio = "1:1"
-    # the core service renders larger than the 1 MP models
-    size_scale: Literal["1mp", "core"] = "1mp"
+    width: int | None = None
+    height: int | None = None
 
-    def size(self) -> tuple[int, int]:
-        return size_for_aspect(self.aspect_ratio, scale=self.size_scale)
+    def _settled_for(self, spec: EngineSpec) -> dict[str, Any]:
+        width, height = aspect_ratio_size(spec.family, self.aspect_ratio)
+        return {"width": width, "height": height}
 
     def to_engine(self) -> GenerationRequest:
-        width, height = self.size()
+        width, height = self._size()
         return self._engine(kind="text-to-image", width=width, height=height)
 
 
@@ -136,6 +135,12 @@ class GenerateFromImage(StableImageRequest):
     image: Image.Image
     # 0 keeps the input, 1 ignores it (the diffusers strength)
     strength: float = Field(ge=0, le=1)
+    width: int | None = None
+    height: int | None = None
+
+    def _settled_for(self, spec: EngineSpec) -> dict[str, Any]:
+        width, height = fit_size(spec.family, *self.image.size)
+        return {"width": width, "height": height}
 
     def check(self, spec: EngineSpec) -> None:
         width, height = self.image.size
@@ -147,7 +152,7 @@ class GenerateFromImage(StableImageRequest):
             )
 
     def to_engine(self) -> GenerationRequest:
-        width, height = fit_pixels(self.image.width, self.image.height, 1024 * 1024)
+        width, height = self._size()
         return self._engine(
             kind="image-to-image",
             width=width,
@@ -162,7 +167,6 @@ class UpscaleFast(StableImageRequest):
 
     operation = "stable-image.upscale-fast"
     engine_kind = "upscale"
-    MAX_OUTPUT: ClassVar[int] = 16 * 1024 * 1024
 
     image: Image.Image
 
@@ -180,7 +184,7 @@ class UpscaleFast(StableImageRequest):
             )
 
     def to_engine(self) -> GenerationRequest:
-        width, height = self.image.width * 4, self.image.height * 4
+        width, height = (side * FAST_UPSCALE_FACTOR for side in self.image.size)
         return self._engine(
             kind="upscale", width=width, height=height, init_image=self.image.convert("RGB")
         )
@@ -190,8 +194,7 @@ class DiffusionUpscale(StableImageRequest):
     """`upscale/conservative` and `upscale/creative`: resize, then a tiled img2img pass."""
 
     engine_kind = "upscale"
-    OUTPUT_PIXELS: ClassVar[int] = 9_437_184
-    MIN_PIXELS: ClassVar[int] = 4_096
+    OUTPUT_PIXELS: ClassVar[int]
     MAX_PIXELS: ClassVar[int]
 
     image: Image.Image
@@ -199,10 +202,10 @@ class DiffusionUpscale(StableImageRequest):
 
     def check(self, spec: EngineSpec) -> None:
         width, height = self.image.size
-        if min(width, height) < 64 or not self.MIN_PIXELS <= width * height <= self.MAX_PIXELS:
+        if min(width, height) < 64 or not 4_096 <= width * height <= self.MAX_PIXELS:
             raise InvalidRequest(
                 f"image: every side must be at least 64 pixels and the image must have "
-                f"{self.MIN_PIXELS}-{self.MAX_PIXELS} pixels, got {width}x{height}",
+                f"4096-{self.MAX_PIXELS} pixels, got {width}x{height}",
                 name="invalid_image_dimensions",
             )
         if not 1 / 2.5 <= width / height <= 2.5:
@@ -211,13 +214,8 @@ class DiffusionUpscale(StableImageRequest):
                 name="invalid_image_dimensions",
             )
 
-    def output_size(self) -> tuple[int, int]:
-        width, height = self.image.size
-        pixels = min(self.OUTPUT_PIXELS, width * height * 16)
-        return fit_pixels(width, height, pixels, multiple=8)
-
     def to_engine(self) -> GenerationRequest:
-        width, height = self.output_size()
+        width, height = scale_to_pixels(*self.image.size, self.OUTPUT_PIXELS)
         return self._engine(
             kind="upscale",
             width=width,
@@ -229,6 +227,7 @@ class DiffusionUpscale(StableImageRequest):
 
 class UpscaleConservative(DiffusionUpscale):
     operation = "stable-image.upscale-conservative"
+    OUTPUT_PIXELS = CONSERVATIVE_UPSCALE_PIXELS
     MAX_PIXELS = 9_437_184
 
     creativity: float = Field(default=0.35, ge=0.2, le=0.5)
@@ -236,6 +235,7 @@ class UpscaleConservative(DiffusionUpscale):
 
 class UpscaleCreative(DiffusionUpscale):
     operation = "stable-image.upscale-creative"
+    OUTPUT_PIXELS = CREATIVE_UPSCALE_PIXELS
     MAX_PIXELS = 1_048_576
 
     creativity: float = Field(default=0.3, ge=0.1, le=0.5)

@@ -176,14 +176,19 @@ def test_every_v1_operation_is_authenticated_and_documents_the_scope_headers(
         assert ("403" in op["responses"]) == (path not in NO_403_ROUTES), path
 
 
-def test_error_responses_are_stability_v1_errors(document: dict[str, Any]) -> None:
-    error = document["components"]["schemas"]["Error"]
-    assert set(error["properties"]) == set(error["required"]) == {"id", "name", "message"}
-    for (method, path), op in operations(document).items():
+def test_error_responses_are_stability_errors_of_the_routes_version(
+    document: dict[str, Any],
+) -> None:
+    schemas = document["components"]["schemas"]
+    v1, v2beta = schemas["Error"], schemas["V2betaError"]
+    assert set(v1["properties"]) == set(v1["required"]) == {"id", "name", "message"}
+    assert set(v2beta["properties"]) == set(v2beta["required"]) == {"id", "name", "errors"}
+    for (_method, path), op in operations(document).items():
+        expected = "V2betaError" if path.startswith("/v2beta/") else "Error"
         for status, response in op["responses"].items():
             if int(status) >= 400:
                 schema = response["content"]["application/json"]["schema"]
-                assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+                assert schema == {"$ref": f"#/components/schemas/{expected}"}, (path, status)
 
 
 def test_generation_operations_document_bodies_accept_and_results(

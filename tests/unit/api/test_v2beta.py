@@ -71,7 +71,8 @@ async def test_core_answers_png_bytes_with_headers_by_default(
     assert response.headers["content-type"] == "image/png"
     assert response.headers["finish-reason"] == "SUCCESS"
     image = image_of(response)
-    assert (image.format, image.size) == ("PNG", (1536, 1536))
+    # Core runs on SDXL, at SDXL's own size for 1:1 (Stability's Core answered 1536x1536)
+    assert (image.format, image.size) == ("PNG", (1024, 1024))
     (request,) = fake_engines["stable-image-core"].calls[0]
     assert int(response.headers["seed"]) == request.seeds[0]
     assert [(p.text, p.weight) for p in request.prompts] == [("a lighthouse", 1.0)]
@@ -334,13 +335,14 @@ async def test_upscale_conservative_needs_a_prompt_and_passes_creativity(
         client,
         "upscale/conservative",
         account,
-        {"prompt": "x", "creativity": "0.25"},
+        {"prompt": "x", "creativity": "0.25", "output_format": "jpeg"},
         {"image": noise_png(512, 256)},
     )
     assert response.status_code == 200, response.text
     (request,) = fake_engines["upscale-conservative"].calls[0]
     assert (request.kind, request.extras["creativity"]) == ("upscale", 0.25)
-    assert image_of(response).size == (2048, 1024)
+    # Stability's 512x512 came back 3112x3112: that many pixels, the input's aspect
+    assert image_of(response).size == (4400, 2200)
 
 
 async def test_creative_upscale_is_asynchronous(
@@ -354,7 +356,7 @@ async def test_creative_upscale_is_asynchronous(
         client,
         "upscale/creative",
         account,
-        {"prompt": "x", "output_format": "webp"},
+        {"prompt": "x", "output_format": "jpeg"},
         {"image": noise_png(128, 128)},
         accept="image/*",
     )
@@ -377,8 +379,8 @@ async def test_creative_upscale_is_asynchronous(
         if done.status_code == 200:
             break
         await asyncio.sleep(0.02)
-    assert done.headers["content-type"] == "image/webp"
-    assert image_of(done).size == (512, 512)
+    assert done.headers["content-type"] == "image/jpeg"
+    assert image_of(done).size == (3152, 3152)
     legacy = await client.get(
         f"{BASE}/upscale/creative/result/{job_id}",
         headers={**account.headers, "Accept": "application/json"},
@@ -424,7 +426,9 @@ async def test_the_rate_limit_is_shared_with_v1_and_answers_in_v2beta_shape(
 
 async def test_node_form_data_parts_work(client: httpx.AsyncClient, account: TestAccount) -> None:
     """The TS examples' `form-data`: no filename, `application/octet-stream`."""
-    content_type, body = node_form_data([("image", noise_png(64, 64)), ("prompt", "a cat")])
+    content_type, body = node_form_data(
+        [("image", noise_png(64, 64)), ("prompt", "a cat"), ("output_format", "jpeg")]
+    )
     response = await client.post(
         f"{BASE}/upscale/conservative",
         headers={**account.headers, "Content-Type": content_type},

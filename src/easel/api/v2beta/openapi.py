@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel
 
 from easel.api.openapi import Fragment, Responses, header, multipart_body, operation
-from easel.api.v2beta.schemas import Error, GenerationID, ImageResponse, InProgress
+from easel.api.v2beta.schemas import GenerationID, ImageResponse, InProgress, V2betaError
 
 ACCEPT = header(
     "Accept",
@@ -55,7 +55,7 @@ def body(model: type[BaseModel], *, files: Mapping[str, str] | None = None) -> F
 
 
 def errors(*statuses: int) -> Responses:
-    return {s: {"model": Error, "description": _DESCRIPTIONS[s]} for s in statuses}
+    return {s: {"model": V2betaError, "description": _DESCRIPTIONS[s]} for s in statuses}
 
 
 def _image_ok() -> dict[str, object]:

@@ -23,7 +23,7 @@ class InProgress(BaseModel):
     progress: float = Field(description="easel extension: the fraction done, 0-1.")
 
 
-class Error(BaseModel):
+class V2betaError(BaseModel):
     id: str = Field(description="A unique identifier for this error (also X-Request-Id).")
     name: str = Field(description="The short-name of this class of errors, e.g. bad_request.")
     errors: list[str] = Field(description="One entry per problem, as `field: problem`.")

@@ -82,12 +82,7 @@ async def generate_core(
     form = await _form(request)
     body = p.validate_form(p.GenerateCoreBody, form.fields)
     as_json = wants_json(request)
-    op = Generate(
-        **_prompted(body),
-        style_preset=body.style_preset,
-        aspect_ratio=body.aspect_ratio,
-        size_scale="core",
-    )
+    op = Generate(**_prompted(body), style_preset=body.style_preset, aspect_ratio=body.aspect_ratio)
     return await _sync(request, services, credentials, CORE, op, as_json)
 
 
