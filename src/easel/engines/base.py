@@ -23,11 +23,28 @@ if TYPE_CHECKING:
 # What an engine is for. `generate` engines serve text-to-image and
 # image-to-image (and masking through their inpainting sibling pipeline);
 # `inpaint` engines serve masking only; `upscale` engines serve upscale only.
-EngineKind = Literal["generate", "inpaint", "upscale"]
+# v2beta adds: `edit` engines (inpainting-based edits, text-prompted masks),
+# `segment` engines (background removal), `control` engines (ControlNet, style
+# adapters), `video` engines (image-to-video) and `3d` engines (image-to-3D).
+EngineKind = Literal["generate", "inpaint", "upscale", "edit", "segment", "control", "video", "3d"]
 
 # What an engine is asked to do. Every API operation (v1's four, v2beta's
 # generate/edit/control/upscale family) maps onto one of these.
-GenerationKind = Literal["text-to-image", "image-to-image", "masking", "upscale"]
+GenerationKind = Literal[
+    "text-to-image",
+    "image-to-image",
+    "masking",
+    "upscale",
+    "search-and-replace",
+    "search-and-recolor",
+    "remove-background",
+    "control-sketch",
+    "control-structure",
+    "control-style",
+    "style-transfer",
+    "image-to-video",
+    "image-to-3d",
+]
 
 # The kinds of work each engine kind serves: a new operation family is a new
 # row or entry here, not a new branch in code.
@@ -35,12 +52,24 @@ ENGINE_SERVES: dict[EngineKind, frozenset[GenerationKind]] = {
     "generate": frozenset({"text-to-image", "image-to-image", "masking"}),
     "inpaint": frozenset({"masking"}),
     "upscale": frozenset({"upscale"}),
+    "edit": frozenset({"masking", "search-and-replace", "search-and-recolor"}),
+    "segment": frozenset({"remove-background"}),
+    "control": frozenset(
+        {"control-sketch", "control-structure", "control-style", "style-transfer"}
+    ),
+    "video": frozenset({"image-to-video"}),
+    "3d": frozenset({"image-to-3d"}),
 }
 # How an engine kind reads in an error message ("… is an upscale engine").
 ENGINE_KIND_NAMES: dict[EngineKind, str] = {
     "generate": "a generation",
     "inpaint": "an inpainting",
     "upscale": "an upscale",
+    "edit": "an edit",
+    "segment": "a segmentation",
+    "control": "a control",
+    "video": "a video",
+    "3d": "a 3D",
 }
 
 # The family fixes the dimension rules (see `engines.dimensions`) and the
