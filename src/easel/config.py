@@ -182,8 +182,8 @@ class StorageSettings(BaseModel):
 
 
 class JobSettings(BaseModel):
-    executor: Literal["local"] = Field(
-        default="local", description="local: run jobs in worker threads of this process"
+    executor: Literal["inprocess"] = Field(
+        default="inprocess", description="inprocess: run jobs in worker threads of this process"
     )
     lease_seconds: float = Field(
         default=30.0,

@@ -24,7 +24,7 @@ from easel.engines.base import EngineSource
 from easel.engines.registry import EngineRegistry
 from easel.generation.service import GenerationService, WorkDecoder
 from easel.jobs.executors.base import Executor
-from easel.jobs.executors.local import LocalExecutor
+from easel.jobs.executors.inprocess import InProcessExecutor
 from easel.jobs.lease import LeaseKeeper
 from easel.jobs.notify import JobNotifier
 from easel.jobs.runner import JobRunner
@@ -186,4 +186,4 @@ def build_executor(
             max_batch_size=jobs.max_batch_size if jobs.batching else 1,
         )
     )
-    return LocalExecutor(scheduler, runner, store, leases, workers=jobs.workers)
+    return InProcessExecutor(scheduler, runner, store, leases, workers=jobs.workers)

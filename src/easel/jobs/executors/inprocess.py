@@ -1,4 +1,7 @@
-"""The in-process executor: worker threads in this process pull fair batches and run them."""
+"""The in-process executor: worker threads in this process pull fair batches and run them.
+
+For tests and tiny deployments: generation shares the API's interpreter.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from easel.jobs.store import JobStore
 log = logging.getLogger("easel.jobs")
 
 
-class LocalExecutor:
+class InProcessExecutor:
     def __init__(
         self,
         scheduler: FairScheduler,
