@@ -69,9 +69,11 @@ class Core:
         self.engines.preload_in_background(self.settings.engine.preload)
         jobs = self.settings.jobs
         self._sweepers = [
-            Sweeper(self.jobs.sweep_expired, jobs.sweep_interval_seconds),
+            Sweeper(self.jobs.sweep_expired, jobs.sweep_interval_seconds, name="easel-retention"),
             # a dead worker's leases run out within lease_seconds; look twice as often
-            Sweeper(self.jobs.recover_expired_leases, jobs.lease_seconds / 2),
+            Sweeper(
+                self.jobs.recover_expired_leases, jobs.lease_seconds / 2, name="easel-recovery"
+            ),
         ]
         for sweeper in self._sweepers:
             sweeper.start()

@@ -151,50 +151,50 @@ class TextToImage(PromptedRequest):
         return self._engine(width=self.width, height=self.height)
 
 
-class ImageToImage(PromptedRequest):
-    operation = "image-to-image"
-    engine_kind = "image-to-image"
+class InitImageRequest(PromptedRequest):
+    """A prompted request that starts from `init_image`, whose size is the output's."""
 
     init_image: Image.Image
-    # the fraction of the init image kept; ignored when step_schedule_start is set
-    image_strength: float = Field(default=0.35, ge=0, le=1)
-    step_schedule_start: float | None = Field(default=None, ge=0, le=1)
-    step_schedule_end: float | None = Field(default=None, ge=0, le=1)
 
     def check(self, spec: EngineSpec) -> None:
         check_dimensions(spec.family, *self.init_image.size, subject="init_image")
         super().check(spec)
 
-    def to_engine(self) -> GenerationRequest:
-        return self._engine(
+    def _engine(self, **fields: Any) -> GenerationRequest:
+        return super()._engine(
             width=self.init_image.width,
             height=self.init_image.height,
             init_image=self.init_image.convert("RGB"),
+            **fields,
+        )
+
+
+class ImageToImage(InitImageRequest):
+    operation = "image-to-image"
+    engine_kind = "image-to-image"
+
+    # the fraction of the init image kept; ignored when step_schedule_start is set
+    image_strength: float = Field(default=0.35, ge=0, le=1)
+    step_schedule_start: float | None = Field(default=None, ge=0, le=1)
+    step_schedule_end: float | None = Field(default=None, ge=0, le=1)
+
+    def to_engine(self) -> GenerationRequest:
+        return self._engine(
             image_strength=self.image_strength,
             step_schedule_start=self.step_schedule_start,
             step_schedule_end=self.step_schedule_end,
         )
 
 
-class Masking(PromptedRequest):
+class Masking(InitImageRequest):
     operation = "masking"
     engine_kind = "masking"
 
-    init_image: Image.Image
     # mode "L": white marks the pixels to repaint
     mask: Image.Image
 
-    def check(self, spec: EngineSpec) -> None:
-        check_dimensions(spec.family, *self.init_image.size, subject="init_image")
-        super().check(spec)
-
     def to_engine(self) -> GenerationRequest:
-        return self._engine(
-            width=self.init_image.width,
-            height=self.init_image.height,
-            init_image=self.init_image.convert("RGB"),
-            mask=self.mask.convert("L"),
-        )
+        return self._engine(mask=self.mask.convert("L"))
 
 
 class Upscale(OperationRequest):

@@ -1,7 +1,8 @@
-"""A background thread that deletes expired jobs on an interval.
+"""A background thread that runs one action on an interval (sweeps, lease renewals).
 
-A thread rather than an event-loop task: stopping it joins it, so the sweep
-never still holds a database connection when the app disposes of its pool.
+A thread rather than an event-loop task: stopping it joins it, so the action
+never still holds a database connection when the app disposes of its pool,
+and it keeps its beat while engine calls keep other threads busy.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ log = logging.getLogger("easel.jobs")
 
 
 class Sweeper:
-    def __init__(self, sweep: Callable[[], object], interval: float) -> None:
-        self._sweep = sweep
+    def __init__(
+        self, action: Callable[[], object], interval: float, *, name: str = "easel-sweeper"
+    ) -> None:
+        self._action = action
         self._interval = interval
+        self._name = name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="easel-sweeper", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -32,7 +36,7 @@ class Sweeper:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self._sweep()
-            except Exception:  # a failed sweep is retried on the next tick
-                log.exception("retention sweep failed")
+                self._action()
+            except Exception:  # a failed run is retried on the next tick
+                log.exception("%s failed", self._name)
             self._stop.wait(self._interval)
