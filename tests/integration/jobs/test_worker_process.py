@@ -79,6 +79,12 @@ class Api:
         return self.core.billing.available_credits(self.account.org_id)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """Both databases: a SQLite file two processes share, and PostgreSQL."""
+    return str(request.param)
+
+
 @pytest.fixture
 def api(tmp_path: Path, db_url: str) -> Iterator[Api]:
     data = tmp_path / "data"
