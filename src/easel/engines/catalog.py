@@ -174,6 +174,8 @@ def v2beta_engines() -> list[EngineSpec]:
     ]
 
 
+# SVD-XT wants 25; the tiny SVD's video costs a second a step on a shared CPU.
+SANDBOX_VIDEO_STEPS = 2
 _MESH_NOTE = (
     " easel builds a textured relief from a monocular depth estimate (the visible "
     "surface only, open at the back), not Stability's {model} reconstruction."
@@ -193,6 +195,7 @@ def v2beta_media_engines() -> list[EngineSpec]:
             video,
             kind="video",
             type="VIDEO",
+            steps=SANDBOX_VIDEO_STEPS,
             description=video
             + " Sandbox: a tiny SVD (4 frames, rendered at 1/8 of the size and resized); "
             "frames are deterministic noise, not art.",

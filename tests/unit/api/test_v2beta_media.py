@@ -139,7 +139,7 @@ async def test_image_to_video_passes_its_fields_and_keeps_the_size(
     defaults = await post(client, VIDEO, account, {}, noise_png(768, 768))
     await finished(client, f"/v2beta/results/{defaults.json()['id']}", account)
     (request,) = fake_engines["stable-video-diffusion"].calls[1]
-    assert (request.cfg_scale, request.extras["motion_bucket_id"], request.steps) == (1.8, 127, 4)
+    assert (request.cfg_scale, request.extras["motion_bucket_id"], request.steps) == (1.8, 127, 2)
 
 
 async def test_image_to_video_refuses_bad_input_without_charging(
