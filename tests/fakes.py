@@ -1,4 +1,5 @@
-"""Hand-written fakes: an engine that records requests and makes seed-derived images."""
+"""Hand-written fakes: an engine that records requests and makes seed-derived outputs
+(images; frames for image-to-video, a small textured relief for image-to-3d)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,17 @@ from PIL import Image
 from easel.engines.base import (
     EngineSpec,
     GeneratedImage,
+    GeneratedMesh,
+    GeneratedOutput,
+    GeneratedVideo,
     GenerationRequest,
     GenerationResult,
     ProgressCallback,
 )
+from easel.engines.heightfield import heightfield_glb
 from easel.errors import Cancelled, EngineError
+
+FAKE_FRAMES, FAKE_FPS = 3, 7
 
 
 class FakeEngine:
@@ -49,15 +56,20 @@ class FakeEngine:
                 raise Cancelled("cancelled")
             if progress is not None:
                 progress(step, total)
-        return [
-            GenerationResult(
-                images=[
-                    GeneratedImage(image=noise(r.width, r.height, seed), seed=seed)
-                    for seed in r.seeds
-                ]
-            )
-            for r in requests
-        ]
+        return [GenerationResult([fake_output(r, seed) for seed in r.seeds]) for r in requests]
+
+
+def fake_output(request: GenerationRequest, seed: int) -> GeneratedOutput:
+    """What the fake engine makes for `request` with `seed`, by the request's kind."""
+    if request.kind == "image-to-video":
+        frames = [noise(request.width, request.height, seed + i) for i in range(FAKE_FRAMES)]
+        return GeneratedVideo(frames, FAKE_FPS, seed)
+    if request.kind == "image-to-3d":
+        depth = np.random.default_rng(seed).random((16, 16))
+        return GeneratedMesh(
+            heightfield_glb(noise(16, 16, seed), depth, grid=8, texture_size=16), seed
+        )
+    return GeneratedImage(image=noise(request.width, request.height, seed), seed=seed)
 
 
 def noise(width: int, height: int, seed: int) -> Image.Image:

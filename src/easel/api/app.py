@@ -26,6 +26,8 @@ from easel.api.v1 import jobs as v1_jobs
 from easel.api.v1 import user as v1_user
 from easel.api.v2beta import results as v2beta_results
 from easel.api.v2beta import stable_image as v2beta_stable_image
+from easel.api.v2beta import three_d as v2beta_three_d
+from easel.api.v2beta import video as v2beta_video
 from easel.bootstrap import bootstrap_admin
 from easel.config import AuthLimitSettings, RateLimitSettings, Settings
 from easel.engines.base import EngineSource
@@ -134,6 +136,8 @@ def create_app(
         v1_jobs.router,
         v2beta_stable_image.router,
         v2beta_results.router,
+        v2beta_video.router,
+        v2beta_three_d.router,
     ):
         app.include_router(router)
 

@@ -29,6 +29,8 @@ BASE_PIXELS: dict[EngineFamily, int] = {
     "sd3": 1024 * 1024,
     "esrgan": 1,
     "latent-upscaler": 1,
+    "svd": 1,  # v2beta only: priced per call
+    "mesh": 1,
 }
 
 

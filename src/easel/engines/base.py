@@ -83,12 +83,16 @@ EngineFamily = Literal[
     "sd3",  # SD 3 / 3.5 (v2beta): sides in steps of 64, up to 1 048 576 pixels
     "esrgan",  # RRDB / SRVGG super-resolution networks
     "latent-upscaler",  # the diffusers x4 upscaler
+    "svd",  # Stable Video Diffusion (image-to-video)
+    "mesh",  # image-to-3D (a textured mesh as binary glTF)
 ]
 
 # How the engine runs. `sandbox` builds tiny local models of the family's
 # architecture; `diffusers` loads real weights from a repo id or local path;
-# `esrgan` loads Real-ESRGAN weights from a file; `lanczos` is a classical resize.
-EngineBackend = Literal["sandbox", "diffusers", "esrgan", "lanczos"]
+# `esrgan` loads Real-ESRGAN weights from a file; `lanczos` is a classical resize;
+# `depth-mesh` lifts a monocular depth estimate (a transformers depth model) to a
+# textured height-field mesh (see `engines.backends.depth_mesh`).
+EngineBackend = Literal["sandbox", "diffusers", "esrgan", "lanczos", "depth-mesh"]
 
 # Which Stability API an engine belongs to: v1 engines are addressed by id in
 # /v1 paths and listed by /v1/engines/list; v2beta engines are picked by a
@@ -241,8 +245,32 @@ class GeneratedImage:
 
 
 @dataclass
+class GeneratedVideo:
+    """Image-to-video output: the frames in order, played at `fps`."""
+
+    frames: list[Image.Image]
+    fps: float
+    seed: int
+    finish_reason: FinishReason = "SUCCESS"
+
+
+@dataclass
+class GeneratedMesh:
+    """Image-to-3D output: a textured mesh, already as binary glTF (GLB) bytes."""
+
+    glb: bytes
+    seed: int
+    finish_reason: FinishReason = "SUCCESS"
+
+
+# One output of an engine; the generation layer encodes each kind (`Work.encode`).
+GeneratedOutput = GeneratedImage | GeneratedVideo | GeneratedMesh
+
+
+@dataclass
 class GenerationResult:
-    images: list[GeneratedImage]
+    # One entry per sample; images for most kinds, a video or a mesh for those kinds.
+    images: Sequence[GeneratedOutput]
 
 
 # Called after each denoising step with (step, total_steps).

@@ -20,6 +20,9 @@ after the v2beta `model` value or service they serve. Real weights for each:
     upscale-fast                  esrgan  esrgan     /models/RealESRGAN_x4plus.pth (a file)
     upscale-conservative,         sdxl    diffusers  stable-diffusion-xl-base-1.0
       upscale-creative            (kind "upscale": resize, then tiled img2img)
+    stable-video-diffusion        svd     diffusers  stable-video-diffusion-img2vid-xt
+    stable-fast-3d,               mesh    depth-mesh depth-anything/Depth-Anything-V2-Small-hf
+      stable-point-aware-3d       (a depth relief, not Stability's SF3D / SPAR3D models)
 
 Stability re-routes the SD 3.0 ids to their SD 3.5 equivalents at the same
 price (reference §3.3), hence the shared weights; SD 3.5 Flash has no public
@@ -171,9 +174,58 @@ def v2beta_engines() -> list[EngineSpec]:
     ]
 
 
+# SVD-XT wants 25; the tiny SVD's video costs a second a step on a shared CPU.
+SANDBOX_VIDEO_STEPS = 2
+_MESH_NOTE = (
+    " easel builds a textured relief from a monocular depth estimate (the visible "
+    "surface only, open at the back), not Stability's {model} reconstruction."
+    " Sandbox: a tiny Depth Anything of random weights; the relief is deterministic noise."
+)
+
+
+def v2beta_media_engines() -> list[EngineSpec]:
+    """The default v2beta image-to-video and image-to-3D engines."""
+    video = "Stable Video Diffusion (v2beta image-to-video)."
+    return [
+        _v2beta(
+            "stable-video-diffusion",
+            "Stable Video Diffusion",
+            "svd",
+            20.0,
+            video,
+            kind="video",
+            type="VIDEO",
+            steps=SANDBOX_VIDEO_STEPS,
+            description=video
+            + " Sandbox: a tiny SVD (4 frames, rendered at 1/8 of the size and resized); "
+            "frames are deterministic noise, not art.",
+        ),
+        _v2beta(
+            "stable-fast-3d",
+            "Stable Fast 3D",
+            "mesh",
+            10.0,
+            "",
+            kind="3d",
+            description="Stable Fast 3D (v2beta 3d/stable-fast-3d)."
+            + _MESH_NOTE.format(model="SF3D"),
+        ),
+        _v2beta(
+            "stable-point-aware-3d",
+            "Stable Point Aware 3D",
+            "mesh",
+            4.0,
+            "",
+            kind="3d",
+            description="Stable Point Aware 3D (v2beta 3d/stable-point-aware-3d)."
+            + _MESH_NOTE.format(model="SPAR3D"),
+        ),
+    ]
+
+
 def default_engines() -> list[EngineSpec]:
     """A fresh list of the default engine specs (v1, then v2beta)."""
-    return v1_engines() + v2beta_engines()
+    return v1_engines() + v2beta_engines() + v2beta_media_engines()
 
 
 def v1_engines() -> list[EngineSpec]:

@@ -289,6 +289,12 @@ class EngineRegistry:
             backend = create(spec, models_dir=self.models_dir, **kwargs)
         elif spec.backend == "esrgan":
             backend = _import("easel.engines.backends.esrgan", "EsrganEngine")(spec, **kwargs)
+        elif spec.backend == "depth-mesh":
+            cls = _import("easel.engines.backends.depth_mesh", "DepthMeshEngine")
+            backend = cls(spec, **kwargs)
+        elif spec.kind == "video":
+            cls = _import("easel.engines.backends.video", "VideoDiffusionEngine")
+            backend = cls(spec, **kwargs)
         elif spec.family == "latent-upscaler":
             cls = _import("easel.engines.backends.diffusers", "LatentUpscaleEngine")
             backend = cls(spec, **kwargs)
@@ -376,8 +382,29 @@ def _check_spec(spec: EngineSpec) -> None:
         raise ValueError(f"engine {spec.id}: the esrgan backend needs family 'esrgan'")
     if spec.backend == "diffusers" and spec.family == "esrgan":
         raise ValueError(f"engine {spec.id}: esrgan weights need backend 'esrgan'")
-    if spec.backend in ("diffusers", "esrgan") and not spec.model:
+    _check_media_spec(spec)
+    if spec.backend in ("diffusers", "esrgan", "depth-mesh") and not spec.model:
         raise ValueError(f"engine {spec.id}: backend {spec.backend!r} needs `model`")
+
+
+# Engine kinds that need their own family, and the backends that can run them.
+_MEDIA_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "video": ("svd", ("sandbox", "diffusers")),
+    "3d": ("mesh", ("sandbox", "depth-mesh")),
+}
+
+
+def _check_media_spec(spec: EngineSpec) -> None:
+    """Video and 3D engines: their own family, and a backend that makes videos or meshes."""
+    for kind, (family, backends) in _MEDIA_KINDS.items():
+        if (spec.kind == kind) != (spec.family == family):
+            raise ValueError(f"engine {spec.id}: kind {kind!r} goes with family {family!r}")
+        if spec.kind == kind and spec.backend not in backends:
+            raise ValueError(
+                f"engine {spec.id}: a {kind} engine runs on backend {' or '.join(backends)}"
+            )
+    if spec.backend == "depth-mesh" and spec.kind != "3d":
+        raise ValueError(f"engine {spec.id}: the depth-mesh backend serves 3d engines only")
 
 
 def _import(module: str, name: str) -> Any:

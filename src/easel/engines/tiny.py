@@ -40,6 +40,8 @@ Architectures (`TINY_ARCHITECTURES`):
   16 384 positions and took 60 % of a 4-step generation on CPU.
 - ``esrgan-x2`` / ``esrgan-x4``: tiny Real-ESRGAN RRDBNets saved as a `.pth`
   state dict in Real-ESRGAN's key layout (see `easel.engines.upscalers`).
+- ``svd`` (Stable Video Diffusion) and ``depth-anything`` (a depth estimator
+  for image-to-3D): see `easel.engines.tiny_media`.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from easel.engines import tiny_media
 from easel.engines.backends._common import quiet_hf
 
 MARKER = ".easel-tiny-complete"
@@ -64,6 +67,8 @@ TINY_ARCHITECTURES = (
     "sd-x4-upscaler",
     "esrgan-x2",
     "esrgan-x4",
+    "svd",
+    "depth-anything",
 )
 
 _BUILD_LOCK = threading.Lock()
@@ -567,4 +572,6 @@ _BUILDERS: dict[str, Callable[[Path], None]] = {
     "sd-x4-upscaler": _build_x4_upscaler,
     "esrgan-x2": lambda d: _build_esrgan(d, scale=2),
     "esrgan-x4": lambda d: _build_esrgan(d, scale=4),
+    "svd": tiny_media.build_svd,
+    "depth-anything": tiny_media.build_depth_anything,
 }

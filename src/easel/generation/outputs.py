@@ -1,15 +1,19 @@
-"""Output encoding: generated images as PNG, JPEG or WebP bytes.
+"""Output encoding: images as PNG, JPEG or WebP, videos as MP4, meshes as GLB.
 
 PNGs carry how they were made (engine, prompts, size, steps, sampler, seed)
 in a `parameters` text chunk, as other Stable Diffusion tools do; JPEG and
-WebP carry no metadata, as Stability's own outputs don't.
+WebP carry no metadata, as Stability's own outputs don't. Videos are H.264 in
+MP4 through PyAV (imported when the first video is encoded); meshes arrive
+from the engine as binary glTF already.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Literal
 
 from PIL import Image, PngImagePlugin
@@ -21,6 +25,8 @@ MEDIA_TYPES: dict[str, str] = {
     "jpeg": "image/jpeg",
     "webp": "image/webp",
 }
+MP4 = "video/mp4"
+GLB = "model/gltf-binary"
 
 
 @dataclass(frozen=True)
@@ -53,3 +59,31 @@ def encode_image(
 def encode_png(image: Image.Image, parameters: dict[str, Any]) -> bytes:
     """PNG bytes of an RGB image with `parameters` in its text chunk."""
     return encode_image(image.convert("RGB"), "png", parameters=parameters).data
+
+
+def encode_mp4(frames: Sequence[Image.Image], fps: float) -> EncodedImage:
+    """The frames as an H.264 MP4 (yuv420p, so players and browsers take it), `fps` per second.
+
+    Frames must share one size with even sides.
+    """
+    import av
+
+    if not frames:
+        raise ValueError("a video needs at least one frame")
+    width, height = frames[0].size
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as mp4:
+        stream = mp4.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "17", "preset": "medium"}
+        for frame in frames:
+            mp4.mux(stream.encode(av.VideoFrame.from_image(frame.convert("RGB"))))  # type: ignore[no-untyped-call]
+        mp4.mux(stream.encode())  # flush the encoder
+    return EncodedImage(buffer.getvalue(), MP4, "mp4")
+
+
+def encode_glb(glb: bytes) -> EncodedImage:
+    """A mesh the engine already wrote as binary glTF."""
+    if glb[:4] != b"glTF":
+        raise ValueError("not a binary glTF (GLB) file")
+    return EncodedImage(glb, GLB, "glb")

@@ -16,13 +16,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from PIL import Image
 
 from easel.billing.prices import generation_cost_milli
-from easel.engines.base import ENGINE_KIND_NAMES, EngineSpec, GeneratedImage, GenerationRequest
+from easel.engines.base import (
+    ENGINE_KIND_NAMES,
+    EngineSpec,
+    GeneratedImage,
+    GeneratedMesh,
+    GeneratedOutput,
+    GeneratedVideo,
+    GenerationRequest,
+)
 from easel.engines.registry import EngineRegistry
 from easel.errors import EaselError, InvalidRequest
 from easel.generation import codec
-from easel.generation.outputs import encode_image
+from easel.generation.outputs import encode_glb, encode_image, encode_mp4
 from easel.generation.requests import OperationRequest
 from easel.jobs.models import JobView
 from easel.jobs.service import JobHandle, JobRequest, JobService, Submission
@@ -130,13 +139,32 @@ class GenerationWork:
     parameters: dict[str, Any]
     classifier: OutputClassifier | None = None
 
-    def encode(self, output: GeneratedImage) -> EncodedOutput:
+    def encode(self, output: GeneratedOutput) -> EncodedOutput:
+        if isinstance(output, GeneratedVideo):
+            return self._encode_video(output)
+        if isinstance(output, GeneratedMesh):
+            encoded = encode_glb(output.glb)
+            return EncodedOutput(encoded.data, encoded.media_type, encoded.extension)
+        return self._encode_image(output)
+
+    def _flagged(self, image: Image.Image) -> bool:
+        prompts = [text for _, text in self.operation.prompt_texts()]
+        return self.classifier is not None and self.classifier.flags(image, prompts)
+
+    def _encode_video(self, output: GeneratedVideo) -> EncodedOutput:
+        """MP4; frames the classifier flags are blurred (Stability: CONTENT_FILTERED)."""
+        frames = [blur(frame) if self._flagged(frame) else frame for frame in output.frames]
+        filtered = any(a is not b for a, b in zip(frames, output.frames, strict=True))
+        finish_reason = "CONTENT_FILTERED" if filtered else output.finish_reason
+        encoded = encode_mp4(frames, output.fps)
+        return EncodedOutput(encoded.data, encoded.media_type, encoded.extension, finish_reason)
+
+    def _encode_image(self, output: GeneratedImage) -> EncodedOutput:
         image = (
             output.image if output.image.mode in ("RGB", "RGBA") else output.image.convert("RGB")
         )
         finish_reason = output.finish_reason
-        prompts = [text for _, text in self.operation.prompt_texts()]
-        if self.classifier is not None and self.classifier.flags(image, prompts):
+        if self._flagged(image):
             image, finish_reason = blur(image), "CONTENT_FILTERED"
         parameters = {**self.parameters, "seed": output.seed}
         encoded = encode_image(image, self.operation.output_format, parameters=parameters)

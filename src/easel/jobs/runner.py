@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
-from easel.engines.base import EngineSource, GeneratedImage
+from easel.engines.base import EngineSource, GeneratedOutput
 from easel.errors import Cancelled, EaselError
 from easel.jobs.models import Artifact
 from easel.jobs.store import JobStore
@@ -154,8 +154,8 @@ class JobRunner:
                 if job_id in stopped:
                     continue
                 artifacts = [
-                    self._save(job_id, index, image, works[job_id])
-                    for index, image in enumerate(result.images)
+                    self._save(job_id, index, output, works[job_id])
+                    for index, output in enumerate(result.images)
                 ]
                 note = f"{engine_id} {works[job_id].request.kind}"
                 if not self._store.succeed(job_id, artifacts, note=note, owner=self.owner):
@@ -164,15 +164,15 @@ class JobRunner:
         for job_id in job_ids:
             self._notify(job_id)
 
-    def _save(self, job_id: str, index: int, image: GeneratedImage, work: Work) -> Artifact:
-        output = work.encode(image)
-        key = f"jobs/{job_id}/out/{index}.{output.extension}"
-        self._artifacts.put(key, output.data)
+    def _save(self, job_id: str, index: int, output: GeneratedOutput, work: Work) -> Artifact:
+        encoded = work.encode(output)
+        key = f"jobs/{job_id}/out/{index}.{encoded.extension}"
+        self._artifacts.put(key, encoded.data)
         return Artifact(
             key=key,
-            seed=image.seed,
-            finish_reason=output.finish_reason,
-            media_type=output.media_type,
+            seed=output.seed,
+            finish_reason=encoded.finish_reason,
+            media_type=encoded.media_type,
         )
 
     def _cancelled(self, job_id: str) -> None:

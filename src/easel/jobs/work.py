@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from easel.engines.base import GeneratedImage, GenerationRequest
+from easel.engines.base import GeneratedOutput, GenerationRequest
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,8 @@ class Work(Protocol):
     @property
     def request(self) -> GenerationRequest: ...
 
-    def encode(self, output: GeneratedImage) -> EncodedOutput:
-        """The output file for one generated image."""
+    def encode(self, output: GeneratedOutput) -> EncodedOutput:
+        """The output file for one engine output (an image, a video, a mesh)."""
         ...
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from easel.api.errors import field_errors
 from easel.api.v1.params import StylePreset
 from easel.errors import InvalidRequest
+from easel.generation.media import Remesh, TextureResolution
 from easel.generation.stable_image import MAX_PROMPT, MAX_SEED, AspectRatio
 
 OutputFormat = Literal["png", "jpeg", "webp"]
@@ -89,6 +90,52 @@ class UpscaleConservativeBody(PromptedBody):
 class UpscaleCreativeBody(PromptedBody):
     creativity: float = Field(default=0.3, ge=0.1, le=0.5, description="How much to reimagine.")
     style_preset: StylePreset | None = Field(default=None, description="A style to steer to.")
+
+
+# -- image-to-video and 3D (reference §3.19, §3.20) -----------------------------------------
+
+
+class ImageToVideoBody(V2betaBody):
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="0 or absent: random.")
+    cfg_scale: float = Field(
+        default=1.8, ge=0, le=10, description="How strongly the video sticks to the image."
+    )
+    motion_bucket_id: int = Field(
+        default=127, ge=1, le=255, description="Lower: less motion; higher: more motion."
+    )
+
+
+class StableFast3DBody(V2betaBody):
+    texture_resolution: TextureResolution = Field(
+        default="1024", description="The texture's side in pixels (a string)."
+    )
+    foreground_ratio: float = Field(
+        default=0.85, ge=0.1, le=1, description="How much of the frame the subject fills."
+    )
+    remesh: Remesh = Field(default="none", description="The mesh's topology.")
+    vertex_count: int = Field(
+        default=-1, ge=-1, le=20_000, description="At most this many vertices; -1: no limit."
+    )
+
+
+class StablePointAware3DBody(V2betaBody):
+    texture_resolution: TextureResolution = Field(
+        default="1024", description="The texture's side in pixels (a string)."
+    )
+    foreground_ratio: float = Field(
+        default=1.3, ge=1, le=2, description="How much of the frame the subject fills."
+    )
+    remesh: Remesh = Field(default="none", description="The mesh's topology.")
+    target_type: Literal["none", "vertex", "face"] = Field(
+        default="none", description="What `target_count` limits."
+    )
+    target_count: int = Field(
+        default=1000, ge=100, le=20_000, description="The vertex or face count to aim at."
+    )
+    guidance_scale: float = Field(
+        default=3, ge=1, le=10, description="How closely the point cloud follows the image."
+    )
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="0 or absent: random.")
 
 
 Body = TypeVar("Body", bound=V2betaBody)

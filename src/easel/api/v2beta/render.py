@@ -4,7 +4,8 @@
 the requested `output_format`, with `finish-reason` and `seed` headers;
 `application/json` (with or without a `type=` parameter) answers
 `{image, finish_reason, seed}` with content type `application/json; type=image/<fmt>`
-and no such headers. Anything else is a 400 in v2beta's shape.
+and no such headers. Anything else is a 400 in v2beta's shape. Videos answer
+the same way under `video/*`, their JSON key being `video` (reference §3.19).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi import Request, Response
 from easel.errors import InvalidRequest
 from easel.generation.service import OutputFile
 
-ACCEPTED = "image/*, application/json"
+ACCEPTED = "image/*, video/*, application/json"
 
 
 def wants_json(request: Request) -> bool:
@@ -29,7 +30,7 @@ def wants_json(request: Request) -> bool:
         media = media_range.split(";", 1)[0].strip().lower()
         if media == "application/json":
             return True
-        if media in ("*/*", "image/*") or media.startswith("image/"):
+        if media == "*/*" or media.startswith(("image/", "video/")):
             return False
     raise InvalidRequest(f"accept: must be one of {ACCEPTED}, got {accept!r}", name="bad_request")
 
@@ -37,7 +38,8 @@ def wants_json(request: Request) -> bool:
 def render_output(output: OutputFile, *, as_json: bool) -> Response:
     if as_json:
         body = {
-            "image": base64.b64encode(output.data).decode("ascii"),
+            # "image", or "video" for a video (Stability's key is the media's top-level type)
+            output.media_type.split("/", 1)[0]: base64.b64encode(output.data).decode("ascii"),
             "finish_reason": output.finish_reason,
             "seed": output.seed,
         }

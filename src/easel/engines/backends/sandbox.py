@@ -17,6 +17,11 @@ batching and cancellation code.
     (kind "upscale", sd*/sdxl/sd3)    the family's model    -
     latent-upscaler                   sd-x4-upscaler        -
     esrgan                            esrgan-x2 (RRDBNet)   -
+    svd (image-to-video)              svd                   -
+    mesh (image-to-3D)                depth-anything        -
+
+The sandbox video engine runs SVD at 1/8 of the output's side and resizes
+the frames: the tiny temporal VAE at 1024x576 takes 20 s a video on CPU.
 
 `spec.model`, when set on a sandbox engine, names the tiny architecture to
 build instead (e.g. ``esrgan-x4`` for a 4x ESRGAN engine).
@@ -30,29 +35,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from easel.engines.backends.depth_mesh import DepthMeshEngine
 from easel.engines.backends.diffusers import DiffusersEngine, LatentUpscaleEngine
 from easel.engines.backends.diffusion_upscale import DiffusionUpscaleEngine
 from easel.engines.backends.esrgan import EsrganEngine
+from easel.engines.backends.video import VideoDiffusionEngine
 from easel.engines.base import EngineSpec
 
 __all__ = [
+    "SandboxDepthMeshEngine",
     "SandboxDiffusionUpscaleEngine",
     "SandboxEngine",
     "SandboxEsrganEngine",
     "SandboxUpscaleEngine",
+    "SandboxVideoEngine",
     "create_sandbox_engine",
     "tiny_arch",
 ]
 
 _SD_FAMILIES = ("sd1", "sd16", "sd2-768", "sdxl-beta")
+_TINY_OF_FAMILY = {"latent-upscaler": "sd-x4-upscaler", "svd": "svd", "mesh": "depth-anything"}
+# The sandbox video engine renders at 1/8 of the side, in steps of 8 (the tiny VAE's
+# factor 4 times the UNet's 2).
+_VIDEO_SHRINK, _VIDEO_MULTIPLE = 8, 8
 
 
 def tiny_arch(spec: EngineSpec) -> str:
     """The tiny architecture the sandbox builds for `spec`."""
     if spec.model:
         return spec.model
-    if spec.family == "latent-upscaler":
-        return "sd-x4-upscaler"
+    if spec.family in _TINY_OF_FAMILY:
+        return _TINY_OF_FAMILY[spec.family]
     if spec.family == "esrgan":
         return "esrgan-x2"
     if spec.kind == "inpaint":
@@ -125,10 +138,49 @@ class SandboxEsrganEngine(EsrganEngine):
         return _tiny_source(self.spec, self.root)
 
 
+class SandboxVideoEngine(VideoDiffusionEngine):
+    def __init__(
+        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+    ):
+        super().__init__(spec, device=device, dtype=dtype)
+        self.root = Path(models_dir)
+
+    def model_source(self) -> str:
+        return _tiny_source(self.spec, self.root)
+
+    def render_size(self, width: int, height: int) -> tuple[int, int]:
+        def side(n: int) -> int:
+            return max(_VIDEO_MULTIPLE, n // _VIDEO_SHRINK // _VIDEO_MULTIPLE * _VIDEO_MULTIPLE)
+
+        return side(width), side(height)
+
+
+class SandboxDepthMeshEngine(DepthMeshEngine):
+    def __init__(
+        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+    ):
+        super().__init__(spec, device=device, dtype=dtype)
+        self.root = Path(models_dir)
+
+    def model_source(self) -> str:
+        return _tiny_source(self.spec, self.root)
+
+
 def create_sandbox_engine(
     spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
-) -> SandboxEngine | SandboxDiffusionUpscaleEngine | SandboxUpscaleEngine | SandboxEsrganEngine:
+) -> (
+    SandboxEngine
+    | SandboxDiffusionUpscaleEngine
+    | SandboxUpscaleEngine
+    | SandboxEsrganEngine
+    | SandboxVideoEngine
+    | SandboxDepthMeshEngine
+):
     """The sandbox engine for `spec`, building its tiny model under `models_dir` on first use."""
+    if spec.kind == "video":
+        return SandboxVideoEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
+    if spec.kind == "3d":
+        return SandboxDepthMeshEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.family == "latent-upscaler":
         return SandboxUpscaleEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.family == "esrgan":
