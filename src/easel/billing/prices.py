@@ -29,6 +29,7 @@ BASE_PIXELS: dict[EngineFamily, int] = {
     "sd3": 1024 * 1024,
     "esrgan": 1,
     "latent-upscaler": 1,
+    "u2net": 1,
 }
 
 

@@ -83,12 +83,14 @@ EngineFamily = Literal[
     "sd3",  # SD 3 / 3.5 (v2beta): sides in steps of 64, up to 1 048 576 pixels
     "esrgan",  # RRDB / SRVGG super-resolution networks
     "latent-upscaler",  # the diffusers x4 upscaler
+    "u2net",  # U²-Net salient-object segmentation (background removal)
 ]
 
 # How the engine runs. `sandbox` builds tiny local models of the family's
 # architecture; `diffusers` loads real weights from a repo id or local path;
-# `esrgan` loads Real-ESRGAN weights from a file; `lanczos` is a classical resize.
-EngineBackend = Literal["sandbox", "diffusers", "esrgan", "lanczos"]
+# `esrgan` loads Real-ESRGAN weights from a file; `lanczos` is a classical resize;
+# `u2net` loads U²-Net segmentation weights from a file.
+EngineBackend = Literal["sandbox", "diffusers", "esrgan", "lanczos", "u2net"]
 
 # Which Stability API an engine belongs to: v1 engines are addressed by id in
 # /v1 paths and listed by /v1/engines/list; v2beta engines are picked by a
@@ -120,6 +122,11 @@ class EngineSpec(BaseModel):
     inpaint_model: str | None = Field(
         default=None,
         description="Optional separate inpainting weights for masking on a generate engine",
+    )
+    mask_model: str | None = Field(
+        default=None,
+        description="Text-prompted segmentation weights (CLIPSeg: Hugging Face repo id or "
+        "local directory) for an edit engine's search-and-replace and search-and-recolor",
     )
     price: float = Field(
         default=1.0,
@@ -173,6 +180,11 @@ class GenerationRequest:
       (0 keeps the resized input, 1 ignores it); default 0.35.
     - ``"tile_size"``: int, the side in pixels (a multiple of 64) of the tiles
       the output is diffused in; default the family's native size.
+
+    Edit engines read, for search-and-replace and search-and-recolor:
+
+    - ``"select_prompt"``: str, what to find (the mask is segmented from it).
+    - ``"grow_mask"``: int, pixels the found mask grows by (then feathered).
     """
 
     kind: GenerationKind
@@ -192,6 +204,9 @@ class GenerationRequest:
     step_schedule_start: float | None = None
     step_schedule_end: float | None = None
     mask: Image.Image | None = None
+    # masking: how much of the schedule repaints the masked area (1: from pure noise;
+    # less keeps some of the init image there, as v2beta's outpaint and recolor do).
+    mask_strength: float = 1.0
     extras: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -203,8 +218,10 @@ class GenerationRequest:
         """How much of the schedule is run, from 0 (keep the init image) to 1 (from noise).
 
         image-to-image: `step_schedule_start` when given, else 1 - `image_strength`
-        (the diffusers `strength`). Every other kind: 1.0.
+        (the diffusers `strength`). masking: `mask_strength`. Every other kind: 1.0.
         """
+        if self.kind == "masking":
+            return min(max(self.mask_strength, 0.0), 1.0)
         if self.kind != "image-to-image":
             return 1.0
         if self.step_schedule_start is not None:

@@ -289,6 +289,10 @@ class EngineRegistry:
             backend = create(spec, models_dir=self.models_dir, **kwargs)
         elif spec.backend == "esrgan":
             backend = _import("easel.engines.backends.esrgan", "EsrganEngine")(spec, **kwargs)
+        elif spec.backend == "u2net":
+            backend = _import("easel.engines.backends.segment", "SegmentEngine")(spec, **kwargs)
+        elif spec.kind == "edit":
+            backend = _import("easel.engines.backends.edit", "EditEngine")(spec, **kwargs)
         elif spec.family == "latent-upscaler":
             cls = _import("easel.engines.backends.diffusers", "LatentUpscaleEngine")
             backend = cls(spec, **kwargs)
@@ -374,9 +378,13 @@ def _check_spec(spec: EngineSpec) -> None:
         raise ValueError(f"engine {spec.id}: the lanczos backend serves upscale engines only")
     if spec.backend == "esrgan" and spec.family != "esrgan":
         raise ValueError(f"engine {spec.id}: the esrgan backend needs family 'esrgan'")
-    if spec.backend == "diffusers" and spec.family == "esrgan":
-        raise ValueError(f"engine {spec.id}: esrgan weights need backend 'esrgan'")
-    if spec.backend in ("diffusers", "esrgan") and not spec.model:
+    if (spec.family == "u2net") != (spec.kind == "segment"):
+        raise ValueError(f"engine {spec.id}: kind 'segment' and family 'u2net' go together")
+    if spec.backend == "u2net" and spec.family != "u2net":
+        raise ValueError(f"engine {spec.id}: the u2net backend needs family 'u2net'")
+    if spec.backend == "diffusers" and spec.family in ("esrgan", "u2net"):
+        raise ValueError(f"engine {spec.id}: {spec.family} weights need backend {spec.family!r}")
+    if spec.backend in ("diffusers", "esrgan", "u2net") and not spec.model:
         raise ValueError(f"engine {spec.id}: backend {spec.backend!r} needs `model`")
 
 

@@ -40,6 +40,8 @@ Architectures (`TINY_ARCHITECTURES`):
   16 384 positions and took 60 % of a 4-step generation on CPU.
 - ``esrgan-x2`` / ``esrgan-x4``: tiny Real-ESRGAN RRDBNets saved as a `.pth`
   state dict in Real-ESRGAN's key layout (see `easel.engines.upscalers`).
+- ``clipseg`` / ``u2net``: the edit engines' segmentation models (CLIPSeg for
+  text-prompted masks, U²-Net for background removal); see `tiny_segment`.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ TINY_ARCHITECTURES = (
     "sd-x4-upscaler",
     "esrgan-x2",
     "esrgan-x4",
+    "clipseg",
+    "u2net",
 )
 
 _BUILD_LOCK = threading.Lock()
@@ -123,7 +127,7 @@ def ensure_tiny_model(arch: str, root: Path) -> Path:
         with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
             if not _complete(target):
                 _build_atomically(target, _BUILDERS[arch])
-    if arch.startswith("esrgan"):
+    if arch.startswith("esrgan") or arch == "u2net":
         return target / "model.pth"
     return target
 
@@ -559,6 +563,12 @@ def _build_esrgan(directory: Path, *, scale: int) -> None:
     torch.save({"params_ema": net.state_dict()}, directory / "model.pth")
 
 
+def _tiny_segment() -> Any:
+    from easel.engines import tiny_segment  # imports this module: loaded on first use
+
+    return tiny_segment
+
+
 _BUILDERS: dict[str, Callable[[Path], None]] = {
     "sd": _build_sd,
     "sdxl": _build_sdxl,
@@ -567,4 +577,6 @@ _BUILDERS: dict[str, Callable[[Path], None]] = {
     "sd-x4-upscaler": _build_x4_upscaler,
     "esrgan-x2": lambda d: _build_esrgan(d, scale=2),
     "esrgan-x4": lambda d: _build_esrgan(d, scale=4),
+    "clipseg": lambda d: _tiny_segment().build_clipseg(d),
+    "u2net": lambda d: _tiny_segment().build_u2net(d),
 }

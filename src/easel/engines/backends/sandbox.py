@@ -17,6 +17,9 @@ batching and cancellation code.
     (kind "upscale", sd*/sdxl/sd3)    the family's model    -
     latent-upscaler                   sd-x4-upscaler        -
     esrgan                            esrgan-x2 (RRDBNet)   -
+    (kind "edit", any SD family)      sd-inpaint            - (CLIPSeg: clipseg)
+    (kind "edit", sdxl / sd3)         the family's model    - (CLIPSeg: clipseg)
+    u2net (kind "segment")            u2net                 -
 
 `spec.model`, when set on a sandbox engine, names the tiny architecture to
 build instead (e.g. ``esrgan-x4`` for a 4x ESRGAN engine).
@@ -32,13 +35,17 @@ from pathlib import Path
 
 from easel.engines.backends.diffusers import DiffusersEngine, LatentUpscaleEngine
 from easel.engines.backends.diffusion_upscale import DiffusionUpscaleEngine
+from easel.engines.backends.edit import EditEngine
 from easel.engines.backends.esrgan import EsrganEngine
+from easel.engines.backends.segment import SegmentEngine
 from easel.engines.base import EngineSpec
 
 __all__ = [
     "SandboxDiffusionUpscaleEngine",
+    "SandboxEditEngine",
     "SandboxEngine",
     "SandboxEsrganEngine",
+    "SandboxSegmentEngine",
     "SandboxUpscaleEngine",
     "create_sandbox_engine",
     "tiny_arch",
@@ -55,7 +62,9 @@ def tiny_arch(spec: EngineSpec) -> str:
         return "sd-x4-upscaler"
     if spec.family == "esrgan":
         return "esrgan-x2"
-    if spec.kind == "inpaint":
+    if spec.family == "u2net":
+        return "u2net"
+    if spec.kind in ("inpaint", "edit") and spec.family not in ("sdxl", "sd3"):
         return "sd-inpaint"
     if spec.family in ("sdxl", "sd3"):
         return spec.family
@@ -125,10 +134,48 @@ class SandboxEsrganEngine(EsrganEngine):
         return _tiny_source(self.spec, self.root)
 
 
+class SandboxEditEngine(EditEngine):
+    def __init__(
+        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+    ):
+        super().__init__(spec, device=device, dtype=dtype)
+        self.root = Path(models_dir)
+
+    def model_source(self) -> str:
+        return _tiny_source(self.spec, self.root)
+
+    def mask_source(self) -> str:
+        from easel.engines.tiny import ensure_tiny_model
+
+        return str(ensure_tiny_model("clipseg", self.root))
+
+
+class SandboxSegmentEngine(SegmentEngine):
+    def __init__(
+        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+    ):
+        super().__init__(spec, device=device, dtype=dtype)
+        self.root = Path(models_dir)
+
+    def model_source(self) -> str:
+        return _tiny_source(self.spec, self.root)
+
+
 def create_sandbox_engine(
     spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
-) -> SandboxEngine | SandboxDiffusionUpscaleEngine | SandboxUpscaleEngine | SandboxEsrganEngine:
+) -> (
+    SandboxEngine
+    | SandboxDiffusionUpscaleEngine
+    | SandboxUpscaleEngine
+    | SandboxEsrganEngine
+    | SandboxEditEngine
+    | SandboxSegmentEngine
+):
     """The sandbox engine for `spec`, building its tiny model under `models_dir` on first use."""
+    if spec.kind == "edit":
+        return SandboxEditEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
+    if spec.family == "u2net":
+        return SandboxSegmentEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.family == "latent-upscaler":
         return SandboxUpscaleEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.family == "esrgan":
