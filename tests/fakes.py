@@ -51,13 +51,19 @@ class FakeEngine:
                 progress(step, total)
         return [
             GenerationResult(
-                images=[
-                    GeneratedImage(image=noise(r.width, r.height, seed), seed=seed)
-                    for seed in r.seeds
-                ]
+                images=[GeneratedImage(image=_output(r, seed), seed=seed) for seed in r.seeds]
             )
             for r in requests
         ]
+
+
+def _output(request: GenerationRequest, seed: int) -> Image.Image:
+    image = noise(request.width, request.height, seed)
+    if request.kind == "remove-background":  # a cut-out: opaque left half, clear right half
+        alpha = Image.new("L", image.size, 0)
+        alpha.paste(255, (0, 0, request.width // 2, request.height))
+        image.putalpha(alpha)
+    return image
 
 
 def noise(width: int, height: int, seed: int) -> Image.Image:
