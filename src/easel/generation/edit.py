@@ -192,45 +192,48 @@ class Outpaint(EditRequest):
         )
 
 
-class SearchAndReplace(EditRequest):
+class SearchEdit(EditRequest):
+    """What the two searches share: the engine finds what the `FINDER` field names."""
+
+    ASPECT_LIMITED = True
+    FINDER: ClassVar[str]
+    STRENGTH: ClassVar[float] = 1.0
+
+    grow_mask: int = Field(default=3, ge=0, le=20)
+
+    def finder_text(self) -> str:
+        return str(getattr(self, self.FINDER))
+
+    def prompt_texts(self) -> list[tuple[str, str]]:
+        return [*super().prompt_texts(), (self.FINDER, self.finder_text())]
+
+    def to_engine(self) -> GenerationRequest:
+        return self._edit(
+            kind=self.engine_kind,
+            mask_strength=self.STRENGTH,
+            extras={"select_prompt": self.finder_text(), "grow_mask": self.grow_mask},
+        )
+
+
+class SearchAndReplace(SearchEdit):
     """`edit/search-and-replace`: repaint what `search_prompt` names with the prompt."""
 
     operation = "stable-image.search-and-replace"
     engine_kind = "search-and-replace"
-    ASPECT_LIMITED = True
+    FINDER = "search_prompt"
 
     search_prompt: str = Field(max_length=MAX_PROMPT)
-    grow_mask: int = Field(default=3, ge=0, le=20)
-
-    def prompt_texts(self) -> list[tuple[str, str]]:
-        return [*super().prompt_texts(), ("search_prompt", self.search_prompt)]
-
-    def to_engine(self) -> GenerationRequest:
-        return self._edit(
-            kind="search-and-replace",
-            extras={"select_prompt": self.search_prompt, "grow_mask": self.grow_mask},
-        )
 
 
-class SearchAndRecolor(EditRequest):
+class SearchAndRecolor(SearchEdit):
     """`edit/search-and-recolor`: recolour what `select_prompt` names as the prompt says."""
 
     operation = "stable-image.search-and-recolor"
     engine_kind = "search-and-recolor"
-    ASPECT_LIMITED = True
+    FINDER = "select_prompt"
+    STRENGTH = RECOLOR_STRENGTH
 
     select_prompt: str = Field(max_length=MAX_PROMPT)
-    grow_mask: int = Field(default=3, ge=0, le=20)
-
-    def prompt_texts(self) -> list[tuple[str, str]]:
-        return [*super().prompt_texts(), ("select_prompt", self.select_prompt)]
-
-    def to_engine(self) -> GenerationRequest:
-        return self._edit(
-            kind="search-and-recolor",
-            mask_strength=RECOLOR_STRENGTH,
-            extras={"select_prompt": self.select_prompt, "grow_mask": self.grow_mask},
-        )
 
 
 class RemoveBackground(OperationRequest):

@@ -21,6 +21,7 @@ from easel.generation.edit import (
     RemoveBackground,
     SearchAndRecolor,
     SearchAndReplace,
+    SearchEdit,
     check_sides,
     edit_mask,
 )
@@ -134,19 +135,9 @@ async def search_and_replace(
     request: Request, services: AppServices, credentials: RequestCredentials
 ) -> Response:
     """Search and replace: find what `search_prompt` names and repaint it as the prompt says."""
-    form = await common.form(request)
-    body = p.validate_form(p.SearchAndReplaceBody, form.fields)
-    as_json = wants_json(request)
-    image = await common.image(form, "image", services, required=True)
-    assert image is not None
-    op = SearchAndReplace(
-        **common.prompted(body),
-        style_preset=body.style_preset,
-        image=image,
-        search_prompt=body.search_prompt,
-        grow_mask=body.grow_mask,
+    return await _search(
+        request, services, credentials, p.SearchAndReplaceBody, SearchAndReplace, SEARCH_AND_REPLACE
     )
-    return await common.run_sync(request, services, credentials, SEARCH_AND_REPLACE, op, as_json)
 
 
 @router.post(
@@ -158,19 +149,9 @@ async def search_and_recolor(
     request: Request, services: AppServices, credentials: RequestCredentials
 ) -> Response:
     """Search and recolor: find what `select_prompt` names and recolour it as the prompt says."""
-    form = await common.form(request)
-    body = p.validate_form(p.SearchAndRecolorBody, form.fields)
-    as_json = wants_json(request)
-    image = await common.image(form, "image", services, required=True)
-    assert image is not None
-    op = SearchAndRecolor(
-        **common.prompted(body),
-        style_preset=body.style_preset,
-        image=image,
-        select_prompt=body.select_prompt,
-        grow_mask=body.grow_mask,
+    return await _search(
+        request, services, credentials, p.SearchAndRecolorBody, SearchAndRecolor, SEARCH_AND_RECOLOR
     )
-    return await common.run_sync(request, services, credentials, SEARCH_AND_RECOLOR, op, as_json)
 
 
 @router.post(
@@ -192,3 +173,26 @@ async def remove_background(
     assert image is not None
     op = RemoveBackground(image=image, output_format=body.output_format)
     return await common.run_sync(request, services, credentials, REMOVE_BACKGROUND, op, as_json)
+
+
+async def _search(
+    request: Request,
+    services: AppServices,
+    credentials: RequestCredentials,
+    body_type: type[p.SearchBody],
+    op_type: type[SearchEdit],
+    engine_id: str,
+) -> Response:
+    form = await common.form(request)
+    body = p.validate_form(body_type, form.fields)
+    as_json = wants_json(request)
+    image = await common.image(form, "image", services, required=True)
+    assert image is not None
+    op = op_type(
+        **common.prompted(body),
+        style_preset=body.style_preset,
+        image=image,
+        grow_mask=body.grow_mask,
+        **{op_type.FINDER: getattr(body, op_type.FINDER)},
+    )
+    return await common.run_sync(request, services, credentials, engine_id, op, as_json)

@@ -128,23 +128,22 @@ class OutpaintBody(EditBody):
     )
 
 
-class SearchAndReplaceBody(PromptedBody):
+class SearchBody(PromptedBody):
+    style_preset: StylePreset | None = Field(default=None, description="A style to steer to.")
+    grow_mask: int = Field(
+        default=3, ge=0, le=20, description="Pixels to grow the found mask by (edge blurred)."
+    )
+
+
+class SearchAndReplaceBody(SearchBody):
     search_prompt: str = Field(
         min_length=1, max_length=MAX_PROMPT, description="What to find and replace."
     )
-    style_preset: StylePreset | None = Field(default=None, description="A style to steer to.")
-    grow_mask: int = Field(
-        default=3, ge=0, le=20, description="Pixels to grow the found mask by (edge blurred)."
-    )
 
 
-class SearchAndRecolorBody(PromptedBody):
+class SearchAndRecolorBody(SearchBody):
     select_prompt: str = Field(
         min_length=1, max_length=MAX_PROMPT, description="What to find and recolour."
-    )
-    style_preset: StylePreset | None = Field(default=None, description="A style to steer to.")
-    grow_mask: int = Field(
-        default=3, ge=0, le=20, description="Pixels to grow the found mask by (edge blurred)."
     )
 
 
