@@ -78,8 +78,9 @@ class TextMasker:
 
         self.device = device
         self.processor = CLIPSegProcessor.from_pretrained(source)
-        model = CLIPSegForImageSegmentation.from_pretrained(source, dtype=torch_dtype(dtype))
-        self.model = model.to(device)  # type: ignore[arg-type]
+        # loaded in float32, then cast: transformers renamed `torch_dtype` to `dtype` (4.56)
+        model = CLIPSegForImageSegmentation.from_pretrained(source)
+        self.model = model.to(device=device, dtype=torch_dtype(dtype))  # type: ignore[call-arg]
         self.model.eval()
 
     def probabilities(self, image: Image.Image, text: str) -> Image.Image:
