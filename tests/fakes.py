@@ -69,7 +69,16 @@ def fake_output(request: GenerationRequest, seed: int) -> GeneratedOutput:
         return GeneratedMesh(
             heightfield_glb(noise(16, 16, seed), depth, grid=8, texture_size=16), seed
         )
-    return GeneratedImage(image=noise(request.width, request.height, seed), seed=seed)
+    return GeneratedImage(image=_image(request, seed), seed=seed)
+
+
+def _image(request: GenerationRequest, seed: int) -> Image.Image:
+    image = noise(request.width, request.height, seed)
+    if request.kind == "remove-background":  # a cut-out: opaque left half, clear right half
+        alpha = Image.new("L", image.size, 0)
+        alpha.paste(255, (0, 0, request.width // 2, request.height))
+        image.putalpha(alpha)
+    return image
 
 
 def noise(width: int, height: int, seed: int) -> Image.Image:

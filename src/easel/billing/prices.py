@@ -31,6 +31,7 @@ BASE_PIXELS: dict[EngineFamily, int] = {
     "latent-upscaler": 1,
     "svd": 1,  # v2beta only: priced per call
     "mesh": 1,
+    "u2net": 1,
 }
 
 

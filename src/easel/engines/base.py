@@ -85,14 +85,16 @@ EngineFamily = Literal[
     "latent-upscaler",  # the diffusers x4 upscaler
     "svd",  # Stable Video Diffusion (image-to-video)
     "mesh",  # image-to-3D (a textured mesh as binary glTF)
+    "u2net",  # U²-Net salient-object segmentation (background removal)
 ]
 
 # How the engine runs. `sandbox` builds tiny local models of the family's
 # architecture; `diffusers` loads real weights from a repo id or local path;
 # `esrgan` loads Real-ESRGAN weights from a file; `lanczos` is a classical resize;
 # `depth-mesh` lifts a monocular depth estimate (a transformers depth model) to a
-# textured height-field mesh (see `engines.backends.depth_mesh`).
-EngineBackend = Literal["sandbox", "diffusers", "esrgan", "lanczos", "depth-mesh"]
+# textured height-field mesh (see `engines.backends.depth_mesh`); `u2net` loads
+# U²-Net segmentation weights from a file.
+EngineBackend = Literal["sandbox", "diffusers", "esrgan", "lanczos", "depth-mesh", "u2net"]
 
 # Which Stability API an engine belongs to: v1 engines are addressed by id in
 # /v1 paths and listed by /v1/engines/list; v2beta engines are picked by a
@@ -124,6 +126,11 @@ class EngineSpec(BaseModel):
     inpaint_model: str | None = Field(
         default=None,
         description="Optional separate inpainting weights for masking on a generate engine",
+    )
+    mask_model: str | None = Field(
+        default=None,
+        description="Text-prompted segmentation weights (CLIPSeg: Hugging Face repo id or "
+        "local directory) for an edit engine's search-and-replace and search-and-recolor",
     )
     price: float = Field(
         default=1.0,
@@ -177,6 +184,11 @@ class GenerationRequest:
       (0 keeps the resized input, 1 ignores it); default 0.35.
     - ``"tile_size"``: int, the side in pixels (a multiple of 64) of the tiles
       the output is diffused in; default the family's native size.
+
+    Edit engines read, for search-and-replace and search-and-recolor:
+
+    - ``"select_prompt"``: str, what to find (the mask is segmented from it).
+    - ``"grow_mask"``: int, pixels the found mask grows by (then feathered).
     """
 
     kind: GenerationKind
@@ -196,6 +208,9 @@ class GenerationRequest:
     step_schedule_start: float | None = None
     step_schedule_end: float | None = None
     mask: Image.Image | None = None
+    # masking: how much of the schedule repaints the masked area (1: from pure noise;
+    # less keeps some of the init image there, as v2beta's outpaint and recolor do).
+    mask_strength: float = 1.0
     extras: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -207,8 +222,10 @@ class GenerationRequest:
         """How much of the schedule is run, from 0 (keep the init image) to 1 (from noise).
 
         image-to-image: `step_schedule_start` when given, else 1 - `image_strength`
-        (the diffusers `strength`). Every other kind: 1.0.
+        (the diffusers `strength`). masking: `mask_strength`. Every other kind: 1.0.
         """
+        if self.kind == "masking":
+            return min(max(self.mask_strength, 0.0), 1.0)
         if self.kind != "image-to-image":
             return 1.0
         if self.step_schedule_start is not None:
@@ -271,6 +288,13 @@ GeneratedOutput = GeneratedImage | GeneratedVideo | GeneratedMesh
 class GenerationResult:
     # One entry per sample; images for most kinds, a video or a mesh for those kinds.
     images: Sequence[GeneratedOutput]
+
+    def image_outputs(self) -> list[GeneratedImage]:
+        """The outputs as images, for code that post-processes an image pipeline's result."""
+        outputs = [o for o in self.images if isinstance(o, GeneratedImage)]
+        if len(outputs) != len(self.images):
+            raise TypeError("this result holds outputs that are not images")
+        return outputs
 
 
 # Called after each denoising step with (step, total_steps).

@@ -23,6 +23,13 @@ after the v2beta `model` value or service they serve. Real weights for each:
     stable-video-diffusion        svd     diffusers  stable-video-diffusion-img2vid-xt
     stable-fast-3d,               mesh    depth-mesh depth-anything/Depth-Anything-V2-Small-hf
       stable-point-aware-3d       (a depth relief, not Stability's SF3D / SPAR3D models)
+    stable-image-erase, -inpaint, sd1     diffusers  stable-diffusion-2-inpainting
+      -outpaint, -search-and-     (kind "edit"; or family sdxl with
+      replace, -search-and-        diffusers/stable-diffusion-xl-1.0-inpainting-0.1);
+      recolor                     the two search engines also need
+                                  mask_model = "CIDAS/clipseg-rd64-refined"
+    stable-image-remove-          u2net   u2net      /models/u2net.pth (a file; U-2-Net's
+      background                                     own weights, as rembg uses them)
 
 Stability re-routes the SD 3.0 ids to their SD 3.5 equivalents at the same
 price (reference §3.3), hence the shared weights; SD 3.5 Flash has no public
@@ -223,9 +230,67 @@ def v2beta_media_engines() -> list[EngineSpec]:
     ]
 
 
+def v2beta_edit_engines() -> list[EngineSpec]:
+    """The default engines of v2beta's edit services, one per service (each has its price)."""
+    inpainting = "on an SD inpainting pipeline"
+    search = "CLIPSeg finds it, then an SD inpainting pipeline"
+    edit = {"kind": "edit"}
+    return [
+        _v2beta(
+            "stable-image-erase",
+            "Erase",
+            "sd1",
+            5.0,
+            f"Erase (v2beta edit/erase): fills the mask from its surroundings, {inpainting}.",
+            **edit,
+        ),
+        _v2beta(
+            "stable-image-inpaint",
+            "Inpaint",
+            "sd1",
+            5.0,
+            f"Inpaint (v2beta edit/inpaint): repaints the mask, {inpainting}.",
+            **edit,
+        ),
+        _v2beta(
+            "stable-image-outpaint",
+            "Outpaint",
+            "sd1",
+            4.0,
+            f"Outpaint (v2beta edit/outpaint): extends the canvas, {inpainting}.",
+            **edit,
+        ),
+        _v2beta(
+            "stable-image-search-and-replace",
+            "Search and Replace",
+            "sd1",
+            5.0,
+            f"Search and replace (v2beta edit/search-and-replace): {search} repaints it.",
+            **edit,
+        ),
+        _v2beta(
+            "stable-image-search-and-recolor",
+            "Search and Recolor",
+            "sd1",
+            5.0,
+            f"Search and recolor (v2beta edit/search-and-recolor): {search} recolours it.",
+            **edit,
+        ),
+        _v2beta(
+            "stable-image-remove-background",
+            "Remove Background",
+            "u2net",
+            5.0,
+            "Remove background (v2beta edit/remove-background): U²-Net salient-object "
+            "segmentation, the subject on a transparent background.",
+            kind="segment",
+        ),
+    ]
+
+
 def default_engines() -> list[EngineSpec]:
     """A fresh list of the default engine specs (v1, then v2beta)."""
-    return v1_engines() + v2beta_engines() + v2beta_media_engines()
+    return v1_engines() + v2beta_engines() + v2beta_edit_engines() + v2beta_media_engines()
 
 
 def v1_engines() -> list[EngineSpec]:

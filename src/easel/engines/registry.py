@@ -295,6 +295,10 @@ class EngineRegistry:
         elif spec.kind == "video":
             cls = _import("easel.engines.backends.video", "VideoDiffusionEngine")
             backend = cls(spec, **kwargs)
+        elif spec.backend == "u2net":
+            backend = _import("easel.engines.backends.segment", "SegmentEngine")(spec, **kwargs)
+        elif spec.kind == "edit":
+            backend = _import("easel.engines.backends.edit", "EditEngine")(spec, **kwargs)
         elif spec.family == "latent-upscaler":
             cls = _import("easel.engines.backends.diffusers", "LatentUpscaleEngine")
             backend = cls(spec, **kwargs)
@@ -380,10 +384,14 @@ def _check_spec(spec: EngineSpec) -> None:
         raise ValueError(f"engine {spec.id}: the lanczos backend serves upscale engines only")
     if spec.backend == "esrgan" and spec.family != "esrgan":
         raise ValueError(f"engine {spec.id}: the esrgan backend needs family 'esrgan'")
-    if spec.backend == "diffusers" and spec.family == "esrgan":
-        raise ValueError(f"engine {spec.id}: esrgan weights need backend 'esrgan'")
+    if spec.backend == "diffusers" and spec.family in ("esrgan", "u2net"):
+        raise ValueError(f"engine {spec.id}: {spec.family} weights need backend {spec.family!r}")
     _check_media_spec(spec)
-    if spec.backend in ("diffusers", "esrgan", "depth-mesh") and not spec.model:
+    if (spec.family == "u2net") != (spec.kind == "segment"):
+        raise ValueError(f"engine {spec.id}: kind 'segment' and family 'u2net' go together")
+    if spec.backend == "u2net" and spec.family != "u2net":
+        raise ValueError(f"engine {spec.id}: the u2net backend needs family 'u2net'")
+    if spec.backend in ("diffusers", "esrgan", "depth-mesh", "u2net") and not spec.model:
         raise ValueError(f"engine {spec.id}: backend {spec.backend!r} needs `model`")
 
 

@@ -42,6 +42,8 @@ Architectures (`TINY_ARCHITECTURES`):
   state dict in Real-ESRGAN's key layout (see `easel.engines.upscalers`).
 - ``svd`` (Stable Video Diffusion) and ``depth-anything`` (a depth estimator
   for image-to-3D): see `easel.engines.tiny_media`.
+- ``clipseg`` / ``u2net``: the edit engines' segmentation models (CLIPSeg for
+  text-prompted masks, U²-Net for background removal); see `tiny_segment`.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ TINY_ARCHITECTURES = (
     "esrgan-x4",
     "svd",
     "depth-anything",
+    "clipseg",
+    "u2net",
 )
 
 _BUILD_LOCK = threading.Lock()
@@ -128,7 +132,7 @@ def ensure_tiny_model(arch: str, root: Path) -> Path:
         with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
             if not _complete(target):
                 _build_atomically(target, _BUILDERS[arch])
-    if arch.startswith("esrgan"):
+    if arch.startswith("esrgan") or arch == "u2net":
         return target / "model.pth"
     return target
 
@@ -564,6 +568,12 @@ def _build_esrgan(directory: Path, *, scale: int) -> None:
     torch.save({"params_ema": net.state_dict()}, directory / "model.pth")
 
 
+def _tiny_segment() -> Any:
+    from easel.engines import tiny_segment  # imports this module: loaded on first use
+
+    return tiny_segment
+
+
 _BUILDERS: dict[str, Callable[[Path], None]] = {
     "sd": _build_sd,
     "sdxl": _build_sdxl,
@@ -574,4 +584,6 @@ _BUILDERS: dict[str, Callable[[Path], None]] = {
     "esrgan-x4": lambda d: _build_esrgan(d, scale=4),
     "svd": tiny_media.build_svd,
     "depth-anything": tiny_media.build_depth_anything,
+    "clipseg": lambda d: _tiny_segment().build_clipseg(d),
+    "u2net": lambda d: _tiny_segment().build_u2net(d),
 }

@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from easel.generation import media, stable_image  # noqa: F401  (registers their operations)
+from easel.generation import edit, media, stable_image  # noqa: F401  (registers their operations)
 from easel.generation.requests import OPERATIONS, OperationRequest
 
 

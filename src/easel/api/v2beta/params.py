@@ -138,6 +138,68 @@ class StablePointAware3DBody(V2betaBody):
     seed: int = Field(default=0, ge=0, le=MAX_SEED, description="0 or absent: random.")
 
 
+# -- edit (reference §3.7-§3.12) ------------------------------------------------------------
+
+
+class EditBody(V2betaBody):
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="0 or absent: random.")
+    output_format: OutputFormat = Field(default="png", description="The output's format.")
+
+
+class EraseBody(EditBody):
+    # The spec lists `prompt` as required, but erase has no prompt (reference §6.10).
+    grow_mask: int = Field(
+        default=5, ge=0, le=20, description="Pixels to grow the mask by (edge blurred)."
+    )
+
+
+class InpaintBody(PromptedBody):
+    style_preset: StylePreset | None = Field(default=None, description="A style to steer to.")
+    grow_mask: int = Field(
+        default=5, ge=0, le=100, description="Pixels to grow the mask by (edge blurred)."
+    )
+
+
+class OutpaintBody(EditBody):
+    prompt: str = Field(default="", max_length=MAX_PROMPT, description="What to paint.")
+    negative_prompt: str | None = Field(
+        default=None, max_length=MAX_PROMPT, description="What not to see in the output."
+    )
+    style_preset: StylePreset | None = Field(default=None, description="A style to steer to.")
+    left: int = Field(default=0, ge=0, le=2000, description="Pixels to add on the left.")
+    right: int = Field(default=0, ge=0, le=2000, description="Pixels to add on the right.")
+    up: int = Field(default=0, ge=0, le=2000, description="Pixels to add at the top.")
+    down: int = Field(default=0, ge=0, le=2000, description="Pixels to add at the bottom.")
+    creativity: float = Field(
+        default=0.5, ge=0, le=1, description="How freely to paint the new area."
+    )
+
+
+class SearchBody(PromptedBody):
+    style_preset: StylePreset | None = Field(default=None, description="A style to steer to.")
+    grow_mask: int = Field(
+        default=3, ge=0, le=20, description="Pixels to grow the found mask by (edge blurred)."
+    )
+
+
+class SearchAndReplaceBody(SearchBody):
+    search_prompt: str = Field(
+        min_length=1, max_length=MAX_PROMPT, description="What to find and replace."
+    )
+
+
+class SearchAndRecolorBody(SearchBody):
+    select_prompt: str = Field(
+        min_length=1, max_length=MAX_PROMPT, description="What to find and recolour."
+    )
+
+
+class RemoveBackgroundBody(V2betaBody):
+    output_format: Literal["png", "webp"] = Field(
+        default="png", description="The output's format (png or webp: they keep the alpha)."
+    )
+
+
 Body = TypeVar("Body", bound=V2betaBody)
 
 

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Request, Response
 from easel.api import jobflow
 from easel.api.deps import AppServices, RequestCredentials
 from easel.api.openapi import Responses
+from easel.api.v2beta import common
 from easel.api.v2beta import openapi as docs
 from easel.api.v2beta import params as p
-from easel.api.v2beta.stable_image import _form, _image, _start
 from easel.generation.media import ImageTo3D, StableFast3D, StablePointAware3D
 from easel.generation.outputs import GLB
 
@@ -43,9 +43,9 @@ async def stable_fast_3d(
     request: Request, services: AppServices, credentials: RequestCredentials
 ) -> Response:
     """A textured 3D mesh of the image's subject."""
-    form = await _form(request)
+    form = await common.form(request)
     body = p.validate_form(p.StableFast3DBody, form.fields)
-    image = await _image(form, "image", services, required=True)
+    image = await common.image(form, "image", services, required=True)
     assert image is not None
     op = StableFast3D(image=image, **body.model_dump())
     return await _mesh(request, services, credentials, "stable-fast-3d", op)
@@ -61,9 +61,9 @@ async def stable_point_aware_3d(
     request: Request, services: AppServices, credentials: RequestCredentials
 ) -> Response:
     """A textured 3D mesh of the image's subject, with vertex or face targets."""
-    form = await _form(request)
+    form = await common.form(request)
     body = p.validate_form(p.StablePointAware3DBody, form.fields)
-    image = await _image(form, "image", services, required=True)
+    image = await common.image(form, "image", services, required=True)
     assert image is not None
     op = StablePointAware3D(image=image, **body.model_dump())
     return await _mesh(request, services, credentials, "stable-point-aware-3d", op)
@@ -76,6 +76,6 @@ async def _mesh(
     engine_id: str,
     op: ImageTo3D,
 ) -> Response:
-    handle = await _start(request, services, credentials, engine_id, op)
+    handle = await common.start(request, services, credentials, engine_id, op)
     (output,) = await jobflow.run_to_completion(request, services, handle)
     return Response(output.data, media_type=output.media_type)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from easel.api.deps import AppServices, RequestCredentials
+from easel.api.v2beta import common
 from easel.api.v2beta import openapi as docs
 from easel.api.v2beta import params as p
 from easel.api.v2beta.schemas import GenerationID
-from easel.api.v2beta.stable_image import _form, _image, _start
 from easel.errors import InvalidRequest
 from easel.generation.media import ImageToVideo
 
@@ -32,9 +32,9 @@ async def image_to_video(
     request: Request, services: AppServices, credentials: RequestCredentials
 ) -> GenerationID:
     """Asynchronous: a short video that starts from the image; poll `/v2beta/results/{id}`."""
-    form = await _form(request)
+    form = await common.form(request)
     body = p.validate_form(p.ImageToVideoBody, form.fields)
-    image = await _image(form, "image", services, required=True)
+    image = await common.image(form, "image", services, required=True)
     assert image is not None
     if image.format not in ("PNG", "JPEG"):
         raise InvalidRequest(
@@ -46,5 +46,5 @@ async def image_to_video(
         cfg_scale=body.cfg_scale,
         motion_bucket_id=body.motion_bucket_id,
     )
-    handle = await _start(request, services, credentials, ENGINE, op)
+    handle = await common.start(request, services, credentials, ENGINE, op)
     return GenerationID(id=handle.id)

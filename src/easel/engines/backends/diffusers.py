@@ -28,7 +28,8 @@ How Stability's parameters map (see also `presets.py` and `schedulers.py`):
   works on every pipeline. If nothing is left to run (strength 0, or an end
   at or before the start) the init image is returned unchanged, pixel for
   pixel, not through a VAE round trip.
-- masking: white mask pixels are repainted (strength 1); afterwards the
+- masking: white mask pixels are repainted (at `mask_strength`, 1 unless a
+  v2beta edit asks for less); afterwards the
   result is composited onto the init image with the mask as alpha, so every
   pixel the mask protects (mask == 0) equals the init image exactly.
 - Seeds: one CPU `torch.Generator` per sample, passed as a list, so a
@@ -372,7 +373,8 @@ class DiffusersEngine:
     """text-to-image, image-to-image and masking on an SD 1.x/2.x or SDXL pipeline.
 
     Args:
-        spec: the engine's config entry (`spec.kind` "generate" or "inpaint").
+        spec: the engine's config entry (`spec.kind` "generate" or "inpaint"; "edit"
+            engines are `EditEngine`s, which load their inpainting pipeline here).
         device: torch device string ("cuda", "cuda:1", "mps", "cpu").
         dtype: "float16", "bfloat16" or "float32".
         model: weights (repo id or directory); defaults to `spec.model`.
@@ -425,7 +427,7 @@ class DiffusersEngine:
                 _set_deterministic(self.device)
                 dtype = torch_dtype(self.dtype)
                 source = self.model_source()
-                if self.spec.kind == "inpaint":
+                if self.spec.kind in ("inpaint", "edit"):
                     base = _load_pipeline(
                         diffusers.AutoPipelineForInpainting, source, self.device, dtype
                     )
@@ -483,7 +485,7 @@ class DiffusersEngine:
     ) -> list[GenerationResult]:
         kinds: tuple[GenerationKind, ...] = (
             ("masking",)
-            if self.spec.kind == "inpaint"
+            if self.spec.kind in ("inpaint", "edit")
             else ("text-to-image", "image-to-image", "masking")
         )
         check_kinds(self.spec.id, requests, kinds)
@@ -568,7 +570,7 @@ class DiffusersEngine:
                 mask_image=[_mask(r) for r in group for _ in r.seeds],
                 width=first.width,
                 height=first.height,
-                strength=1.0,
+                strength=first.denoise_strength,
             )
         images = list(pipe(**kwargs).images)
         tracker.skip(plan.run - ran)  # keep the totals right if the pipeline ran fewer

@@ -19,6 +19,9 @@ batching and cancellation code.
     esrgan                            esrgan-x2 (RRDBNet)   -
     svd (image-to-video)              svd                   -
     mesh (image-to-3D)                depth-anything        -
+    (kind "edit", any SD family)      sd-inpaint            - (CLIPSeg: clipseg)
+    (kind "edit", sdxl / sd3)         the family's model    - (CLIPSeg: clipseg)
+    u2net (kind "segment")            u2net                 -
 
 The sandbox video engine runs SVD at 1/8 of the output's side and resizes
 the frames: the tiny temporal VAE at 1024x576 takes 20 s a video on CPU.
@@ -38,15 +41,19 @@ from pathlib import Path
 from easel.engines.backends.depth_mesh import DepthMeshEngine
 from easel.engines.backends.diffusers import DiffusersEngine, LatentUpscaleEngine
 from easel.engines.backends.diffusion_upscale import DiffusionUpscaleEngine
+from easel.engines.backends.edit import EditEngine
 from easel.engines.backends.esrgan import EsrganEngine
+from easel.engines.backends.segment import SegmentEngine
 from easel.engines.backends.video import VideoDiffusionEngine
 from easel.engines.base import EngineSpec
 
 __all__ = [
     "SandboxDepthMeshEngine",
     "SandboxDiffusionUpscaleEngine",
+    "SandboxEditEngine",
     "SandboxEngine",
     "SandboxEsrganEngine",
+    "SandboxSegmentEngine",
     "SandboxUpscaleEngine",
     "SandboxVideoEngine",
     "create_sandbox_engine",
@@ -68,7 +75,9 @@ def tiny_arch(spec: EngineSpec) -> str:
         return _TINY_OF_FAMILY[spec.family]
     if spec.family == "esrgan":
         return "esrgan-x2"
-    if spec.kind == "inpaint":
+    if spec.family == "u2net":
+        return "u2net"
+    if spec.kind in ("inpaint", "edit") and spec.family not in ("sdxl", "sd3"):
         return "sd-inpaint"
     if spec.family in ("sdxl", "sd3"):
         return spec.family
@@ -166,6 +175,33 @@ class SandboxDepthMeshEngine(DepthMeshEngine):
         return _tiny_source(self.spec, self.root)
 
 
+class SandboxEditEngine(EditEngine):
+    def __init__(
+        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+    ):
+        super().__init__(spec, device=device, dtype=dtype)
+        self.root = Path(models_dir)
+
+    def model_source(self) -> str:
+        return _tiny_source(self.spec, self.root)
+
+    def mask_source(self) -> str:
+        from easel.engines.tiny import ensure_tiny_model
+
+        return str(ensure_tiny_model("clipseg", self.root))
+
+
+class SandboxSegmentEngine(SegmentEngine):
+    def __init__(
+        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+    ):
+        super().__init__(spec, device=device, dtype=dtype)
+        self.root = Path(models_dir)
+
+    def model_source(self) -> str:
+        return _tiny_source(self.spec, self.root)
+
+
 def create_sandbox_engine(
     spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
 ) -> (
@@ -175,12 +211,18 @@ def create_sandbox_engine(
     | SandboxEsrganEngine
     | SandboxVideoEngine
     | SandboxDepthMeshEngine
+    | SandboxEditEngine
+    | SandboxSegmentEngine
 ):
     """The sandbox engine for `spec`, building its tiny model under `models_dir` on first use."""
     if spec.kind == "video":
         return SandboxVideoEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.kind == "3d":
         return SandboxDepthMeshEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
+    if spec.kind == "edit":
+        return SandboxEditEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
+    if spec.family == "u2net":
+        return SandboxSegmentEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.family == "latent-upscaler":
         return SandboxUpscaleEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.family == "esrgan":

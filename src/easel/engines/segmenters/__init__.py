@@ -1,0 +1,1 @@
+"""Segmentation networks written in torch (U²-Net for background removal)."""
