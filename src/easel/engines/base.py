@@ -121,6 +121,17 @@ class EngineSpec(BaseModel):
         default=None,
         description="Optional separate inpainting weights for masking on a generate engine",
     )
+    control_model: str | None = Field(
+        default=None,
+        description="ControlNet weights (repo id or local directory) of a control engine: "
+        "sketch and structure need them; style transfer uses them to keep the composition",
+    )
+    adapter_model: str | None = Field(
+        default=None,
+        description="IP-Adapter weights of a control engine (style, style transfer): the "
+        "weights file as a local path or <repo id>/<path in the repo>; the CLIP image "
+        "encoder is read from image_encoder/ beside it",
+    )
     price: float = Field(
         default=1.0,
         ge=0,
@@ -173,6 +184,19 @@ class GenerationRequest:
       (0 keeps the resized input, 1 ignores it); default 0.35.
     - ``"tile_size"``: int, the side in pixels (a multiple of 64) of the tiles
       the output is diffused in; default the family's native size.
+
+    Control engines (see `backends.control`) read, all floats 0-1:
+
+    - control-sketch / control-structure: ``"control_strength"`` (the
+      ControlNet's conditioning scale; default 0.7). `init_image` is the
+      sketch or the image whose structure is kept; `width`/`height` are the
+      exact output size (the engine diffuses at its own working size).
+    - control-style: ``"style_strength"`` (the IP-Adapter scale; default 0.5);
+      `reference_image` is the style.
+    - style-transfer: ``"style_strength"`` (default 1), ``"composition_fidelity"``
+      (the ControlNet scale on `init_image`'s edges; default 0.9) and
+      ``"change_strength"`` (the img2img denoise strength; default 0.9);
+      `init_image` is the content, `reference_image` the style.
     """
 
     kind: GenerationKind
@@ -192,6 +216,8 @@ class GenerationRequest:
     step_schedule_start: float | None = None
     step_schedule_end: float | None = None
     mask: Image.Image | None = None
+    # control-style and style-transfer: the image whose style is followed.
+    reference_image: Image.Image | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
     @property
