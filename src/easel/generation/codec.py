@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from easel.generation import stable_image  # noqa: F401  (registers its operations)
+from easel.generation import control, stable_image  # noqa: F401  (register their operations)
 from easel.generation.requests import OPERATIONS, OperationRequest
 
 
