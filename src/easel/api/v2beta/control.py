@@ -45,26 +45,30 @@ _ERRORS = (400, 401, 402, 403, 413, 422, 429, 500)
 
 @router.post(
     "/sketch",
-    openapi_extra=docs.body(p.ControlBody, files={"image": SKETCH_IMAGE}),
+    openapi_extra=docs.body(p.ControlSketchBody, files={"image": SKETCH_IMAGE}),
     responses=docs.image_responses(*_ERRORS),
 )
 async def control_sketch(
     request: Request, services: AppServices, credentials: RequestCredentials
 ) -> Response:
     """Control: Sketch: an image from a sketch and a prompt, at the sketch's size."""
-    return await _control(request, services, credentials, ControlSketch, SKETCH)
+    return await _control(
+        request, services, credentials, ControlSketch, p.ControlSketchBody, SKETCH
+    )
 
 
 @router.post(
     "/structure",
-    openapi_extra=docs.body(p.ControlBody, files={"image": STRUCTURE_IMAGE}),
+    openapi_extra=docs.body(p.ControlStructureBody, files={"image": STRUCTURE_IMAGE}),
     responses=docs.image_responses(*_ERRORS),
 )
 async def control_structure(
     request: Request, services: AppServices, credentials: RequestCredentials
 ) -> Response:
     """Control: Structure: a new image that keeps the input's structure, at its size."""
-    return await _control(request, services, credentials, ControlStructure, STRUCTURE)
+    return await _control(
+        request, services, credentials, ControlStructure, p.ControlStructureBody, STRUCTURE
+    )
 
 
 async def _control(
@@ -72,10 +76,11 @@ async def _control(
     services: AppServices,
     credentials: RequestCredentials,
     operation: type[ControlRequest],
+    body_model: type[p.ControlBody],
     engine_id: str,
 ) -> Response:
     form = await shared.form(request)
-    body = p.validate_form(p.ControlBody, form.fields)
+    body = p.validate_form(body_model, form.fields)
     as_json = wants_json(request)
     image = await shared.image(form, "image", services, required=True)
     assert image is not None

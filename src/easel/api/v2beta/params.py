@@ -95,12 +95,21 @@ class UpscaleCreativeBody(PromptedBody):
 
 
 class ControlBody(PromptedBody):
-    """`control/sketch` and `control/structure`."""
+    """What `control/sketch` and `control/structure` share."""
 
     control_strength: float = Field(
         default=0.7, ge=0, le=1, description="How strongly `image` steers the output."
     )
     style_preset: StylePreset | None = Field(default=None, description="A style to steer to.")
+
+
+# One class per route: the OpenAPI document names each route's body schema after it.
+class ControlSketchBody(ControlBody):
+    pass
+
+
+class ControlStructureBody(ControlBody):
+    pass
 
 
 class ControlStyleBody(PromptedBody):
