@@ -24,6 +24,7 @@ from easel.api.v1 import engines as v1_engines
 from easel.api.v1 import generation as v1_generation
 from easel.api.v1 import jobs as v1_jobs
 from easel.api.v1 import user as v1_user
+from easel.api.v2beta import control as v2beta_control
 from easel.api.v2beta import edit as v2beta_edit
 from easel.api.v2beta import results as v2beta_results
 from easel.api.v2beta import stable_image as v2beta_stable_image
@@ -140,6 +141,7 @@ def create_app(
         v2beta_results.router,
         v2beta_video.router,
         v2beta_three_d.router,
+        v2beta_control.router,
     ):
         app.include_router(router)
 

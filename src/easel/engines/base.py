@@ -132,6 +132,17 @@ class EngineSpec(BaseModel):
         description="Text-prompted segmentation weights (CLIPSeg: Hugging Face repo id or "
         "local directory) for an edit engine's search-and-replace and search-and-recolor",
     )
+    control_model: str | None = Field(
+        default=None,
+        description="ControlNet weights (repo id or local directory) of a control engine: "
+        "sketch and structure need them; style transfer uses them to keep the composition",
+    )
+    adapter_model: str | None = Field(
+        default=None,
+        description="IP-Adapter weights of a control engine (style, style transfer): the "
+        "weights file as a local path or <repo id>/<path in the repo>; the CLIP image "
+        "encoder is read from image_encoder/ beside it",
+    )
     price: float = Field(
         default=1.0,
         ge=0,
@@ -189,6 +200,19 @@ class GenerationRequest:
 
     - ``"select_prompt"``: str, what to find (the mask is segmented from it).
     - ``"grow_mask"``: int, pixels the found mask grows by (then feathered).
+
+    Control engines (see `backends.control`) read, all floats 0-1:
+
+    - control-sketch / control-structure: ``"control_strength"`` (the
+      ControlNet's conditioning scale; default 0.7). `init_image` is the
+      sketch or the image whose structure is kept; `width`/`height` are the
+      exact output size (the engine diffuses at its own working size).
+    - control-style: ``"style_strength"`` (the IP-Adapter scale; default 0.5);
+      `reference_image` is the style.
+    - style-transfer: ``"style_strength"`` (default 1), ``"composition_fidelity"``
+      (the ControlNet scale on `init_image`'s edges; default 0.9) and
+      ``"change_strength"`` (the img2img denoise strength; default 0.9);
+      `init_image` is the content, `reference_image` the style.
     """
 
     kind: GenerationKind
@@ -211,6 +235,8 @@ class GenerationRequest:
     # masking: how much of the schedule repaints the masked area (1: from pure noise;
     # less keeps some of the init image there, as v2beta's outpaint and recolor do).
     mask_strength: float = 1.0
+    # control-style and style-transfer: the image whose style is followed.
+    reference_image: Image.Image | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
     @property

@@ -31,6 +31,20 @@ after the v2beta `model` value or service they serve. Real weights for each:
     stable-image-remove-          u2net   u2net      /models/u2net.pth (a file; U-2-Net's
       background                                     own weights, as rembg uses them)
 
+Control engines (kind "control", family sdxl, base model
+stabilityai/stable-diffusion-xl-base-1.0) add a ControlNet (`control_model`)
+and an IP-Adapter (`adapter_model`; the h94/IP-Adapter weights file, its
+image encoder read from image_encoder/ beside it):
+
+    engine id                       control_model (ControlNet)
+    stable-image-control-sketch     xinsir/controlnet-scribble-sdxl-1.0
+    stable-image-control-structure  diffusers/controlnet-canny-sdxl-1.0
+    stable-image-style-transfer     diffusers/controlnet-canny-sdxl-1.0
+
+    engine id                       adapter_model (IP-Adapter)
+    stable-image-control-style      h94/IP-Adapter/sdxl_models/ip-adapter_sdxl.safetensors
+    stable-image-style-transfer     h94/IP-Adapter/sdxl_models/ip-adapter_sdxl.safetensors
+
 Stability re-routes the SD 3.0 ids to their SD 3.5 equivalents at the same
 price (reference §3.3), hence the shared weights; SD 3.5 Flash has no public
 diffusers weights, so it defaults to Medium. The SD3 weights are gated on the
@@ -288,9 +302,60 @@ def v2beta_edit_engines() -> list[EngineSpec]:
     ]
 
 
+def control_engines() -> list[EngineSpec]:
+    """The default v2beta control engines: sketch, structure, style and style transfer."""
+    control = {"kind": "control", "control_model": "sdxl-controlnet"}
+    adapter = {"kind": "control", "adapter_model": "sdxl-ip-adapter"}
+    return [
+        _v2beta(
+            "stable-image-control-sketch",
+            "Stable Image Control: Sketch",
+            "sdxl",
+            5.0,
+            "Control: Sketch (v2beta control/sketch): an SDXL ControlNet (scribble) conditioned "
+            "on the sketch's strokes.",
+            **control,
+        ),
+        _v2beta(
+            "stable-image-control-structure",
+            "Stable Image Control: Structure",
+            "sdxl",
+            5.0,
+            "Control: Structure (v2beta control/structure): an SDXL ControlNet (canny) "
+            "conditioned on the input's edges.",
+            **control,
+        ),
+        _v2beta(
+            "stable-image-control-style",
+            "Stable Image Control: Style",
+            "sdxl",
+            5.0,
+            "Control: Style (v2beta control/style): SDXL with an IP-Adapter on the style image.",
+            **adapter,
+        ),
+        _v2beta(
+            "stable-image-style-transfer",
+            "Stable Image Style Transfer",
+            "sdxl",
+            8.0,
+            "Style Transfer (v2beta control/style-transfer): SDXL image-to-image from the "
+            "content image with an IP-Adapter on the style image and a ControlNet (canny) on "
+            "the content's edges.",
+            **adapter,
+            control_model="sdxl-controlnet",
+        ),
+    ]
+
+
 def default_engines() -> list[EngineSpec]:
     """A fresh list of the default engine specs (v1, then v2beta)."""
-    return v1_engines() + v2beta_engines() + v2beta_edit_engines() + v2beta_media_engines()
+    return (
+        v1_engines()
+        + v2beta_engines()
+        + v2beta_edit_engines()
+        + control_engines()
+        + v2beta_media_engines()
+    )
 
 
 def v1_engines() -> list[EngineSpec]:

@@ -165,14 +165,7 @@ def fit_size(family: EngineFamily, width: int, height: int) -> tuple[int, int]:
     if family == "sdxl":
         return min(SDXL_V1_SIZES, key=lambda s: (abs(math.log(s[0] / s[1]) - aspect), s))
     scale = math.sqrt(MAX_PIXELS / (width * height))
-    w = max(MIN_SIDE, round(width * scale / 64) * 64)
-    h = max(MIN_SIDE, round(height * scale / 64) * 64)
-    while w * h > MAX_PIXELS:  # rounding up may overshoot: trim the longer side
-        if w >= h:
-            w -= 64
-        else:
-            h -= 64
-    return w, h
+    return _scaled(width, height, scale, MAX_PIXELS, multiple=64, min_side=MIN_SIDE)
 
 
 def scale_to_pixels(width: int, height: int, pixels: int, *, multiple: int = 8) -> tuple[int, int]:
@@ -182,3 +175,23 @@ def scale_to_pixels(width: int, height: int, pixels: int, *, multiple: int = 8) 
         max(multiple, round(width * scale / multiple) * multiple),
         max(multiple, round(height * scale / multiple) * multiple),
     )
+
+
+def scale_within(width: int, height: int, pixels: int, *, multiple: int = 64) -> tuple[int, int]:
+    """`width` x `height` with sides rounded to `multiple`, scaled down (never up) to `pixels`."""
+    scale = min(1.0, math.sqrt(pixels / (width * height)))
+    return _scaled(width, height, scale, pixels, multiple=multiple, min_side=multiple)
+
+
+def _scaled(
+    width: int, height: int, scale: float, pixels: int, *, multiple: int, min_side: int
+) -> tuple[int, int]:
+    """`width` x `height` times `scale`, sides rounded to `multiple`, at most `pixels`."""
+    w = max(min_side, round(width * scale / multiple) * multiple)
+    h = max(min_side, round(height * scale / multiple) * multiple)
+    while w * h > pixels:  # rounding up may overshoot: trim the longer side
+        if w >= h:
+            w -= multiple
+        else:
+            h -= multiple
+    return w, h

@@ -302,6 +302,8 @@ class EngineRegistry:
         elif spec.family == "latent-upscaler":
             cls = _import("easel.engines.backends.diffusers", "LatentUpscaleEngine")
             backend = cls(spec, **kwargs)
+        elif spec.kind == "control":
+            backend = _import("easel.engines.backends.control", "ControlEngine")(spec, **kwargs)
         elif spec.kind == "upscale":
             cls = _import("easel.engines.backends.diffusion_upscale", "DiffusionUpscaleEngine")
             backend = cls(spec, **kwargs)
@@ -380,6 +382,12 @@ def _check_spec(spec: EngineSpec) -> None:
             f"engine {spec.id}: a sandbox `model` names a tiny architecture, one of "
             f"{', '.join(_TINY)}; got {spec.model!r}"
         )
+    for name in (spec.control_model, spec.adapter_model):
+        if spec.backend == "sandbox" and name is not None and name not in _TINY:
+            raise ValueError(
+                f"engine {spec.id}: a sandbox control_model / adapter_model names a tiny "
+                f"architecture, one of {', '.join(_TINY)}; got {name!r}"
+            )
     if spec.backend == "lanczos" and spec.kind != "upscale":
         raise ValueError(f"engine {spec.id}: the lanczos backend serves upscale engines only")
     if spec.backend == "esrgan" and spec.family != "esrgan":

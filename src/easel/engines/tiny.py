@@ -44,6 +44,18 @@ Architectures (`TINY_ARCHITECTURES`):
   for image-to-3D): see `easel.engines.tiny_media`.
 - ``clipseg`` / ``u2net``: the edit engines' segmentation models (CLIPSeg for
   text-prompted masks, U²-Net for background removal); see `tiny_segment`.
+- ``sdxl-controlnet``: a ControlNetModel for the tiny SDXL UNet, made with
+  `ControlNetModel.from_unet` as ControlNet training starts. Training starts
+  its zero convolutions at zero, which would make the control have no effect
+  at all; here they get small random weights (fixed seed), and the control
+  image's embedding layers larger ones (Kaiming, doubled), so a control image
+  visibly steers the output, as a trained ControlNet's does.
+- ``sdxl-ip-adapter``: an IP-Adapter for the tiny SDXL UNet in the layout
+  diffusers' `load_ip_adapter` reads (h94/IP-Adapter's): ``ip-adapter.safetensors``
+  with ``image_proj.*`` (a linear projection of the image embedding to 4
+  tokens, as IP-Adapter's `ImageProjection`) and ``ip_adapter.<n>.to_k_ip`` /
+  ``to_v_ip`` for every cross-attention layer (odd n, in the UNet's processor
+  order), plus a tiny CLIPVisionModelWithProjection in ``image_encoder/``.
 """
 
 from __future__ import annotations
@@ -73,6 +85,8 @@ TINY_ARCHITECTURES = (
     "depth-anything",
     "clipseg",
     "u2net",
+    "sdxl-controlnet",
+    "sdxl-ip-adapter",
 )
 
 _BUILD_LOCK = threading.Lock()
@@ -409,14 +423,10 @@ def _build_sd_inpaint(directory: Path) -> None:
     _build_sd(directory, inpaint=True)
 
 
-def _build_sdxl(directory: Path) -> None:
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
-
-    tok_dir = directory / "_tokenizer_src"
-    vocab_size = _vocab_size()
-    tokenizer, tokenizer_2 = _tokenizer(tok_dir), _tokenizer(tok_dir)
+def _sdxl_unet() -> Any:
+    """The tiny SDXL UNet (the same weights every time: fixed seed)."""
     time_dim = 8
-    unet = _sd_unet(
+    return _sd_unet(
         in_channels=4,
         seed=13,
         # Three levels with attention only at 1/4 latent resolution, as real SDXL
@@ -435,6 +445,15 @@ def _build_sdxl(directory: Path) -> None:
         projection_class_embeddings_input_dim=6 * time_dim + _TEXT_HIDDEN,
         sample_size=128,
     )
+
+
+def _build_sdxl(directory: Path) -> None:
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
+
+    tok_dir = directory / "_tokenizer_src"
+    vocab_size = _vocab_size()
+    tokenizer, tokenizer_2 = _tokenizer(tok_dir), _tokenizer(tok_dir)
+    unet = _sdxl_unet()
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085,
         beta_end=0.012,
@@ -574,6 +593,73 @@ def _tiny_segment() -> Any:
     return tiny_segment
 
 
+def _build_sdxl_controlnet(directory: Path) -> None:
+    import torch
+    from diffusers import ControlNetModel
+
+    controlnet = ControlNetModel.from_unet(_sdxl_unet())
+    _seed(51)
+    with torch.no_grad():
+        for name, parameter in controlnet.named_parameters():
+            if parameter.ndim < 2:
+                continue
+            if name.startswith("controlnet_cond_embedding."):
+                # Default initialisation shrinks the control image's signal through
+                # the embedding's eight layers until it changes nothing (measured:
+                # a black and a white control image gave outputs 1/255 apart).
+                torch.nn.init.kaiming_normal_(parameter)
+                parameter.mul_(2.0)
+            elif not parameter.any():  # a zero-initialised convolution
+                # Small enough that the residuals leave room for the prompt and an
+                # IP-Adapter (at 0.05 they drowned the adapter's effect entirely).
+                parameter.normal_(0.0, 0.002)
+    controlnet.save_pretrained(str(directory), safe_serialization=True)
+
+
+IP_ADAPTER_WEIGHTS = "ip-adapter.safetensors"
+_IP_ADAPTER_TOKENS = 4
+
+
+def _build_sdxl_ip_adapter(directory: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    _seed(61)
+    encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=_TEXT_HIDDEN,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=4,
+            projection_dim=_TEXT_HIDDEN,
+        )
+    )
+    encoder.save_pretrained(str(directory / "image_encoder"), safe_serialization=True)
+    unet = _sdxl_unet()
+    cross = unet.config.cross_attention_dim
+    _seed(62)
+    weights = {
+        "image_proj.proj.weight": torch.randn(cross * _IP_ADAPTER_TOKENS, _TEXT_HIDDEN) * 0.05,
+        "image_proj.proj.bias": torch.zeros(cross * _IP_ADAPTER_TOKENS),
+        "image_proj.norm.weight": torch.ones(cross),
+        "image_proj.norm.bias": torch.zeros(cross),
+    }
+    # IP-Adapter numbers every attention processor and adapts the cross-attention
+    # ones (attn2), which come second in each transformer block: 1, 3, 5, ...
+    number = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn2.processor"):
+            attention = unet.get_submodule(name.removesuffix(".processor"))
+            inner = attention.to_k.out_features
+            for part in ("to_k_ip", "to_v_ip"):
+                weights[f"ip_adapter.{number}.{part}.weight"] = torch.randn(inner, cross) * 0.1
+            number += 2
+    save_file({k: v.contiguous() for k, v in weights.items()}, str(directory / IP_ADAPTER_WEIGHTS))
+
+
 _BUILDERS: dict[str, Callable[[Path], None]] = {
     "sd": _build_sd,
     "sdxl": _build_sdxl,
@@ -586,4 +672,6 @@ _BUILDERS: dict[str, Callable[[Path], None]] = {
     "depth-anything": tiny_media.build_depth_anything,
     "clipseg": lambda d: _tiny_segment().build_clipseg(d),
     "u2net": lambda d: _tiny_segment().build_u2net(d),
+    "sdxl-controlnet": _build_sdxl_controlnet,
+    "sdxl-ip-adapter": _build_sdxl_ip_adapter,
 }

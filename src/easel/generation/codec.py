@@ -20,7 +20,12 @@ from typing import Any
 
 from PIL import Image
 
-from easel.generation import edit, media, stable_image  # noqa: F401  (registers their operations)
+from easel.generation import (  # noqa: F401  (registers their operations)
+    control,
+    edit,
+    media,
+    stable_image,
+)
 from easel.generation.requests import OPERATIONS, OperationRequest
 
 

@@ -33,6 +33,10 @@ AspectRatio = Literal["21:9", "16:9", "3:2", "5:4", "1:1", "4:5", "2:3", "9:16",
 MAX_SEED = 4_294_967_294  # v2beta's range; v1 allows one more
 MAX_PROMPT = 10_000
 DEFAULT_STEPS = 30
+# Input image limits shared by most v2beta endpoints (reference §3).
+MIN_SIDE = 64
+MIN_PIXELS = 4_096
+MAX_ASPECT = 2.5
 
 
 def _prompts(prompt: str, negative_prompt: str | None) -> list[WeightedPrompt]:
@@ -40,6 +44,33 @@ def _prompts(prompt: str, negative_prompt: str | None) -> list[WeightedPrompt]:
     if negative_prompt:
         prompts.append(WeightedPrompt(negative_prompt, -1.0))
     return prompts
+
+
+def check_image(
+    image: Image.Image,
+    field: str,
+    *,
+    max_side: int | None = None,
+    max_pixels: int | None = None,
+    aspect: bool = False,
+) -> None:
+    """Stability's input image limits: every side at least 64 pixels, at least 4096 pixels,
+    and optionally a largest side, a largest area and an aspect ratio from 1:2.5 to 2.5:1."""
+    width, height = image.size
+    problems = []
+    if min(width, height) < MIN_SIDE or (max_side is not None and max(width, height) > max_side):
+        sides = f"{MIN_SIDE}-{max_side}" if max_side is not None else f"at least {MIN_SIDE}"
+        problems.append(f"every side must be {sides} pixels")
+    if width * height < MIN_PIXELS or (max_pixels is not None and width * height > max_pixels):
+        area = f"{MIN_PIXELS}-{max_pixels}" if max_pixels is not None else f"at least {MIN_PIXELS}"
+        problems.append(f"the image must have {area} pixels")
+    if aspect and not 1 / MAX_ASPECT <= width / height <= MAX_ASPECT:
+        problems.append("the aspect ratio must be between 1:2.5 and 2.5:1")
+    if problems:
+        raise InvalidRequest(
+            f"{field}: {' and '.join(problems)}, got {width}x{height}",
+            name="invalid_image_dimensions",
+        )
 
 
 class StableImageRequest(OperationRequest):
@@ -143,13 +174,7 @@ class GenerateFromImage(StableImageRequest):
         return {"width": width, "height": height}
 
     def check(self, spec: EngineSpec) -> None:
-        width, height = self.image.size
-        if min(width, height) < 64 or max(width, height) > 16_384 or width * height < 4_096:
-            raise InvalidRequest(
-                f"image: each side must be 64-16384 pixels and the image at least 4096 "
-                f"pixels, got {width}x{height}",
-                name="invalid_image_dimensions",
-            )
+        check_image(self.image, "image", max_side=16_384)
 
     def to_engine(self) -> GenerationRequest:
         width, height = self._size()
@@ -201,18 +226,7 @@ class DiffusionUpscale(StableImageRequest):
     creativity: float = 0.35
 
     def check(self, spec: EngineSpec) -> None:
-        width, height = self.image.size
-        if min(width, height) < 64 or not 4_096 <= width * height <= self.MAX_PIXELS:
-            raise InvalidRequest(
-                f"image: every side must be at least 64 pixels and the image must have "
-                f"4096-{self.MAX_PIXELS} pixels, got {width}x{height}",
-                name="invalid_image_dimensions",
-            )
-        if not 1 / 2.5 <= width / height <= 2.5:
-            raise InvalidRequest(
-                f"image: the aspect ratio must be between 1:2.5 and 2.5:1, got {width}x{height}",
-                name="invalid_image_dimensions",
-            )
+        check_image(self.image, "image", max_pixels=self.MAX_PIXELS, aspect=True)
 
     def to_engine(self) -> GenerationRequest:
         width, height = scale_to_pixels(*self.image.size, self.OUTPUT_PIXELS)

@@ -200,6 +200,48 @@ class RemoveBackgroundBody(V2betaBody):
     )
 
 
+# -- control (reference §3.14-§3.17) ----------------------------------------------------------
+
+
+class ControlBody(PromptedBody):
+    """What `control/sketch` and `control/structure` share."""
+
+    control_strength: float = Field(
+        default=0.7, ge=0, le=1, description="How strongly `image` steers the output."
+    )
+    style_preset: StylePreset | None = Field(default=None, description="A style to steer to.")
+
+
+# One class per route: the OpenAPI document names each route's body schema after it.
+class ControlSketchBody(ControlBody):
+    pass
+
+
+class ControlStructureBody(ControlBody):
+    pass
+
+
+class ControlStyleBody(PromptedBody):
+    aspect_ratio: AspectRatio = Field(default="1:1", description="The output's aspect ratio.")
+    fidelity: float = Field(
+        default=0.5, ge=0, le=1, description="How closely the output's style follows `image`."
+    )
+    style_preset: StylePreset | None = Field(default=None, description="A style to steer to.")
+
+
+class StyleTransferBody(PromptedBody):
+    prompt: str = Field(default="", max_length=MAX_PROMPT, description="What to generate.")
+    style_strength: float = Field(
+        default=1.0, ge=0, le=1, description="How much of `style_image`'s style to apply."
+    )
+    composition_fidelity: float = Field(
+        default=0.9, ge=0, le=1, description="How closely the output keeps `init_image`'s layout."
+    )
+    change_strength: float = Field(
+        default=0.9, ge=0.1, le=1, description="How much `init_image` may change."
+    )
+
+
 Body = TypeVar("Body", bound=V2betaBody)
 
 

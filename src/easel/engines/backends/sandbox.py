@@ -26,6 +26,13 @@ batching and cancellation code.
 The sandbox video engine runs SVD at 1/8 of the output's side and resizes
 the frames: the tiny temporal VAE at 1024x576 takes 20 s a video on CPU.
 
+Control engines (kind "control") run `ControlEngine` on the tiny SDXL, with
+the tiny ControlNet (``sdxl-controlnet``) when `spec.control_model` names it
+and the tiny IP-Adapter (``sdxl-ip-adapter``) when `spec.adapter_model` does.
+They diffuse sketch and structure at the input's own size (sides rounded to
+64, at most 1 MP) rather than scaling small inputs up to SDXL's 1 MP: tiny
+models have no training size, and small inputs stay fast.
+
 `spec.model`, when set on a sandbox engine, names the tiny architecture to
 build instead (e.g. ``esrgan-x4`` for a 4x ESRGAN engine).
 
@@ -38,6 +45,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from easel.engines.backends.control import ControlEngine
 from easel.engines.backends.depth_mesh import DepthMeshEngine
 from easel.engines.backends.diffusers import DiffusersEngine, LatentUpscaleEngine
 from easel.engines.backends.diffusion_upscale import DiffusionUpscaleEngine
@@ -46,8 +54,10 @@ from easel.engines.backends.esrgan import EsrganEngine
 from easel.engines.backends.segment import SegmentEngine
 from easel.engines.backends.video import VideoDiffusionEngine
 from easel.engines.base import EngineSpec
+from easel.engines.dimensions import MAX_PIXELS, scale_within
 
 __all__ = [
+    "SandboxControlEngine",
     "SandboxDepthMeshEngine",
     "SandboxDiffusionUpscaleEngine",
     "SandboxEditEngine",
@@ -202,6 +212,34 @@ class SandboxSegmentEngine(SegmentEngine):
         return _tiny_source(self.spec, self.root)
 
 
+class SandboxControlEngine(ControlEngine):
+    def __init__(
+        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+    ):
+        super().__init__(spec, device=device, dtype=dtype)
+        self.root = Path(models_dir)
+
+    def model_source(self) -> str:
+        return _tiny_source(self.spec, self.root)
+
+    def control_source(self) -> str | None:
+        from easel.engines.tiny import ensure_tiny_model
+
+        name = self.spec.control_model
+        return None if name is None else str(ensure_tiny_model(name, self.root))
+
+    def adapter_source(self) -> str | None:
+        from easel.engines.tiny import IP_ADAPTER_WEIGHTS, ensure_tiny_model
+
+        name = self.spec.adapter_model
+        if name is None:
+            return None
+        return str(ensure_tiny_model(name, self.root) / IP_ADAPTER_WEIGHTS)
+
+    def working_size(self, width: int, height: int) -> tuple[int, int]:
+        return scale_within(width, height, MAX_PIXELS, multiple=64)
+
+
 def create_sandbox_engine(
     spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
 ) -> (
@@ -213,12 +251,15 @@ def create_sandbox_engine(
     | SandboxDepthMeshEngine
     | SandboxEditEngine
     | SandboxSegmentEngine
+    | SandboxControlEngine
 ):
     """The sandbox engine for `spec`, building its tiny model under `models_dir` on first use."""
     if spec.kind == "video":
         return SandboxVideoEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.kind == "3d":
         return SandboxDepthMeshEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
+    if spec.kind == "control":
+        return SandboxControlEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.kind == "edit":
         return SandboxEditEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.family == "u2net":
