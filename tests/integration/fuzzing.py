@@ -103,11 +103,19 @@ def run(server: RunningServer, profile: Profile, report_dir: Path) -> Outcome:
         *("--report", "ndjson", "--report-dir", str(report_dir)),
         *profile.options,
     ]
+    # schemathesis keeps per-project state (a crash cache) in its working directory and
+    # reuses it; run it in the report directory so that no run inherits another's.
+    report_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     exit_code: int | None
     try:
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=profile.time_limit, check=False
+            command,
+            capture_output=True,
+            text=True,
+            timeout=profile.time_limit,
+            check=False,
+            cwd=report_dir,
         )
         exit_code, output = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired as exc:
