@@ -9,7 +9,7 @@ EXTRAS := server,inference,postgres,redis,celery,dev
 SERVE_STAMP := $(VENV)/.installed-serve-$(HASH)
 STAMP := $(VENV)/.installed-$(HASH)
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test fuzz lint bench clean
 
 define install
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ serve: $(SERVE_STAMP)
 # --durations: the slowest tests show in every run (and in CI), so slow ones get noticed.
 test: $(STAMP)
 	$(BIN)/python -m pytest --durations=15
+
+# The long schemathesis run (every check, many examples; `make test` runs a short one).
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.integration.fuzzing
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

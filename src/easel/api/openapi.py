@@ -9,7 +9,8 @@ responses in Stability's error shape. Decorators pass the results as
 `install(app)` finishes the document: it moves the body schemas into
 `components.schemas` and drops the 422 `HTTPValidationError` responses that
 FastAPI adds to every route with parameters, because easel answers invalid
-input with a 400 in Stability's shape and never sends a 422.
+input with a 400 in Stability's shape. (The 422 that v2beta routes declare for
+a refused prompt is easel's own and stays.)
 """
 
 from __future__ import annotations
@@ -135,6 +136,8 @@ def multipart_body(
     """`openapi_extra` for a `multipart/form-data` body: `model`'s fields as text parts
     plus the binary `files` (part name -> description)."""
     schema, defs = _model_schema(model)
+    for name, field in schema["properties"].items():
+        schema["properties"][name] = _not_null(field)
     for name, about in files.items():
         schema["properties"][name] = {"type": "string", "format": "binary", "description": about}
     schema["required"] = [*schema.get("required", []), *required_files]
@@ -188,14 +191,32 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
             for name, schema in op.pop(_SCHEMAS_KEY, {}).items():
                 if schemas.setdefault(name, schema) != schema:
                     raise ValueError(f"two different schemas are both named {name}")
-            op.get("responses", {}).pop("422", None)
+            responses = op.get("responses", {})
+            if _is_fastapi_validation_error(responses.get("422")):
+                del responses["422"]
     for name in _FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)
     return document
 
 
+def _is_fastapi_validation_error(response: dict[str, Any] | None) -> bool:
+    schema = (response or {}).get("content", {}).get("application/json", {}).get("schema", {})
+    return bool(schema.get("$ref", "").endswith("/HTTPValidationError"))
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": SCHEMA_PREFIX + name}
+
+
+def _not_null(field: dict[str, Any]) -> dict[str, Any]:
+    """An optional field as a text part: absent or a value, never null (a multipart part
+    has no null; the text `null` is just a string)."""
+    options = field.get("anyOf")
+    if not options or {"type": "null"} not in options:
+        return field
+    rest = [option for option in options if option != {"type": "null"}]
+    field = {k: v for k, v in field.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**rest[0], **field} if len(rest) == 1 else {**field, "anyOf": rest}
 
 
 def _model_schema(model: type[BaseModel]) -> tuple[dict[str, Any], dict[str, Any]]:

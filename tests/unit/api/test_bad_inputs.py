@@ -1,5 +1,5 @@
-"""The bad-input corpus (`tests/data/bad/`) against every image-taking v1 route:
-each file gets a 4xx in Stability's v1 error body, and nothing is charged."""
+"""The bad-input corpus (`tests/data/bad/`) against every image-taking v1 and v2beta route:
+each file gets a 4xx in that version's Stability error body, and nothing is charged."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from easel.api.services import Services
 from tests.data.bad.make import text_chunk_bomb
-from tests.factories import TestAccount
+from tests.factories import TestAccount, make_account
 from tests.images import mask_png, noise_png
 
 CORPUS = Path(__file__).parents[2] / "data" / "bad"
@@ -36,6 +36,16 @@ TARGETS = {
     ),
     "upscale image": (f"/v1/generation/{ESRGAN}/image-to-image/upscale", "image", {}, {}),
 }
+
+# v2beta: route, the fields that make the request valid around the bad `image`
+V2BETA_TARGETS = {
+    "generate/ultra image": ("/v2beta/stable-image/generate/ultra", {"strength": "0.5"}),
+    "upscale/fast image": ("/v2beta/stable-image/upscale/fast", {}),
+    "upscale/conservative image": ("/v2beta/stable-image/upscale/conservative", {}),
+    "upscale/creative image": ("/v2beta/stable-image/upscale/creative", {}),
+}
+V2BETA_PROMPT = {"prompt": "a lighthouse"}
+V2BETA_CREDITS = 100  # creative upscale costs 60, more than the `account` fixture's 50
 
 pytestmark = pytest.mark.usefixtures("fake_engines")
 
@@ -102,5 +112,47 @@ async def test_the_good_files_around_them_are_accepted(
         headers=account.headers,
         files={**good_files, field: noise_png(512, 512)},
         data={**PROMPT, **fields},
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("target", list(V2BETA_TARGETS))
+async def test_every_bad_file_is_a_v2beta_4xx_and_free(
+    client: httpx.AsyncClient, services: Services, target: str
+) -> None:
+    path, fields = V2BETA_TARGETS[target]
+    account = make_account(services.accounts, services.billing, credits=V2BETA_CREDITS)
+    wrong = []
+    for name, data in corpus().items():
+        response = await client.post(
+            path,
+            headers=account.headers,
+            files={"image": (name, data, "image/png")},
+            data={**V2BETA_PROMPT, **fields},
+        )
+        body = response.json()
+        if not (
+            400 <= response.status_code < 500
+            and set(body) == {"id", "name", "errors"}
+            and len(body["errors"]) == 1
+            and body["errors"][0].startswith("image:")
+        ):
+            wrong.append((name, response.status_code, body))
+    assert wrong == []
+    assert services.billing.available_credits(account.org_id) == V2BETA_CREDITS
+    assert [e.kind for e in services.billing.ledger(account.org_id)] == ["grant"]
+
+
+@pytest.mark.parametrize("target", list(V2BETA_TARGETS))
+async def test_a_good_v2beta_image_is_accepted(
+    client: httpx.AsyncClient, services: Services, target: str
+) -> None:
+    path, fields = V2BETA_TARGETS[target]
+    account = make_account(services.accounts, services.billing, credits=V2BETA_CREDITS)
+    response = await client.post(
+        path,
+        headers=account.headers,
+        files={"image": ("image.png", noise_png(512, 512), "image/png")},
+        data={**V2BETA_PROMPT, **fields},
     )
     assert response.status_code == 200, response.text

@@ -42,6 +42,21 @@ def status_of(view: JobView) -> GenerationStatus:
     )
 
 
+_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "description": "The generation's status after the change."},
+        "data": {
+            "type": "string",
+            "description": "The generation's GenerationStatus, as JSON.",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/GenerationStatus"},
+        },
+    },
+}
+
+
 @router.delete(
     "/generation/{generation_id}",
     response_model=GenerationStatus,
@@ -86,7 +101,8 @@ async def get_generation(
         200: {
             "description": "One `event: <status>` with a GenerationStatus as `data` per "
             "change, until the generation ends.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            # OpenAPI 3.1 has no itemSchema: an event stream's `schema` is one event's.
+            "content": {"text/event-stream": {"schema": _EVENT}},
         },
         **error_responses(400, 401, 403, 404, 429, 500),
     },

@@ -39,11 +39,17 @@ _DESCRIPTIONS: Mapping[int, str] = {
     402: "insufficient_balance: the organization's credits do not cover the request",
     403: "permission_denied: the key's user is not a member of the requested organization",
     404: "generation_not_found: no such generation for this key, or it has expired",
+    409: "idempotency_key_reused: the Idempotency-Key was used with other parameters; or "
+    "cancelled: the generation was cancelled",
     413: "payload_too_large: the request body is over 10 MiB",
     422: "invalid_prompts: the prompt was refused by the content filter (not charged)",
     429: "rate_limit_exceeded: too many requests",
     500: "server_error: an unexpected server error occurred",
+    503: "server_overloaded or out_of_memory: the server cannot take the request now",
 }
+# What every stable-image POST can answer: validation, auth, credits, idempotency, body
+# size, the prompt filter, limits, and a full queue.
+STABLE_IMAGE_ERRORS = (400, 401, 402, 403, 409, 413, 422, 429, 500, 503)
 
 
 def body(model: type[BaseModel], *, files: Mapping[str, str] | None = None) -> Fragment:

@@ -32,7 +32,7 @@ CORE = "stable-image-core"
 @router.post(
     "/generate/ultra",
     openapi_extra=docs.body(p.GenerateUltraBody, files={"image": docs.GENERATE_IMAGE}),
-    responses=docs.image_responses(400, 401, 402, 403, 413, 422, 429, 500),
+    responses=docs.image_responses(*docs.STABLE_IMAGE_ERRORS),
 )
 async def generate_ultra(
     request: Request, services: AppServices, credentials: RequestCredentials
@@ -58,7 +58,7 @@ async def generate_ultra(
 @router.post(
     "/generate/core",
     openapi_extra=docs.body(p.GenerateCoreBody),
-    responses=docs.image_responses(400, 401, 402, 403, 422, 429, 500),
+    responses=docs.image_responses(*docs.STABLE_IMAGE_ERRORS),
 )
 async def generate_core(
     request: Request, services: AppServices, credentials: RequestCredentials
@@ -76,7 +76,7 @@ async def generate_core(
 @router.post(
     "/generate/sd3",
     openapi_extra=docs.body(p.GenerateSD3Body, files={"image": docs.SD3_IMAGE}),
-    responses=docs.image_responses(400, 401, 402, 403, 413, 422, 429, 500),
+    responses=docs.image_responses(*docs.STABLE_IMAGE_ERRORS),
 )
 async def generate_sd3(
     request: Request, services: AppServices, credentials: RequestCredentials
@@ -110,7 +110,7 @@ async def generate_sd3(
 @router.post(
     "/upscale/fast",
     openapi_extra=docs.body(p.UpscaleFastBody, files={"image": docs.UPSCALE_FAST_IMAGE}),
-    responses=docs.image_responses(400, 401, 402, 403, 413, 422, 429, 500),
+    responses=docs.image_responses(*docs.STABLE_IMAGE_ERRORS),
 )
 async def upscale_fast(
     request: Request, services: AppServices, credentials: RequestCredentials
@@ -128,7 +128,7 @@ async def upscale_fast(
 @router.post(
     "/upscale/conservative",
     openapi_extra=docs.body(p.UpscaleConservativeBody, files={"image": docs.UPSCALE_IMAGE}),
-    responses=docs.image_responses(400, 401, 402, 403, 413, 422, 429, 500),
+    responses=docs.image_responses(*docs.STABLE_IMAGE_ERRORS),
 )
 async def upscale_conservative(
     request: Request, services: AppServices, credentials: RequestCredentials
@@ -148,7 +148,7 @@ async def upscale_conservative(
 @router.post(
     "/upscale/creative",
     openapi_extra=docs.body(p.UpscaleCreativeBody, files={"image": docs.UPSCALE_IMAGE}),
-    responses=docs.async_responses(400, 401, 402, 403, 413, 422, 429, 500),
+    responses=docs.async_responses(*docs.STABLE_IMAGE_ERRORS),
 )
 async def upscale_creative(
     request: Request, services: AppServices, credentials: RequestCredentials
