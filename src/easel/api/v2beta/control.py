@@ -40,7 +40,7 @@ INIT_IMAGE = (
     "to 2.5:1; the output has its aspect ratio at about 1 MP."
 )
 STYLE_REFERENCE = "The style to apply: each side 64-16383 pixels, 4096-9437184 pixels."
-_ERRORS = (400, 401, 402, 403, 413, 422, 429, 500)
+_ERRORS = docs.STABLE_IMAGE_ERRORS
 
 
 @router.post(

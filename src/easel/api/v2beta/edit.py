@@ -48,7 +48,7 @@ MASKED_FILES = {"image": EDIT_IMAGE, "mask": MASK}
 @router.post(
     "/erase",
     openapi_extra=docs.body(p.EraseBody, files=MASKED_FILES),
-    responses=docs.image_responses(400, 401, 402, 403, 413, 429, 500),
+    responses=docs.image_responses(*docs.STABLE_IMAGE_ERRORS),
 )
 async def erase(
     request: Request, services: AppServices, credentials: RequestCredentials
@@ -73,7 +73,7 @@ async def erase(
 @router.post(
     "/inpaint",
     openapi_extra=docs.body(p.InpaintBody, files=MASKED_FILES),
-    responses=docs.image_responses(400, 401, 402, 403, 413, 422, 429, 500),
+    responses=docs.image_responses(*docs.STABLE_IMAGE_ERRORS),
 )
 async def inpaint(
     request: Request, services: AppServices, credentials: RequestCredentials
@@ -98,7 +98,7 @@ async def inpaint(
 @router.post(
     "/outpaint",
     openapi_extra=docs.body(p.OutpaintBody, files={"image": ASPECT_IMAGE}),
-    responses=docs.image_responses(400, 401, 402, 403, 413, 422, 429, 500),
+    responses=docs.image_responses(*docs.STABLE_IMAGE_ERRORS),
 )
 async def outpaint(
     request: Request, services: AppServices, credentials: RequestCredentials
@@ -129,7 +129,7 @@ async def outpaint(
 @router.post(
     "/search-and-replace",
     openapi_extra=docs.body(p.SearchAndReplaceBody, files={"image": ASPECT_IMAGE}),
-    responses=docs.image_responses(400, 401, 402, 403, 413, 422, 429, 500),
+    responses=docs.image_responses(*docs.STABLE_IMAGE_ERRORS),
 )
 async def search_and_replace(
     request: Request, services: AppServices, credentials: RequestCredentials
@@ -143,7 +143,7 @@ async def search_and_replace(
 @router.post(
     "/search-and-recolor",
     openapi_extra=docs.body(p.SearchAndRecolorBody, files={"image": ASPECT_IMAGE}),
-    responses=docs.image_responses(400, 401, 402, 403, 413, 422, 429, 500),
+    responses=docs.image_responses(*docs.STABLE_IMAGE_ERRORS),
 )
 async def search_and_recolor(
     request: Request, services: AppServices, credentials: RequestCredentials
@@ -160,7 +160,7 @@ async def search_and_recolor(
         p.RemoveBackgroundBody,
         files={"image": "The image: every side at least 64 pixels, 4096-4194304 pixels."},
     ),
-    responses=docs.image_responses(400, 401, 402, 403, 413, 429, 500),
+    responses=docs.image_responses(*docs.STABLE_IMAGE_ERRORS),
 )
 async def remove_background(
     request: Request, services: AppServices, credentials: RequestCredentials

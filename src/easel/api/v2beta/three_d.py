@@ -30,7 +30,7 @@ def _responses() -> Responses:
         "description": "The mesh as binary glTF, whatever `Accept` says.",
         "content": {GLB: {"schema": {"type": "string", "format": "binary"}}},
     }
-    return {200: ok, **docs.errors(400, 401, 402, 403, 413, 429, 500)}
+    return {200: ok, **docs.errors(*docs.STABLE_IMAGE_ERRORS)}
 
 
 @router.post(

@@ -26,7 +26,7 @@ IMAGE = "The first frame: PNG or JPEG of exactly 1024x576, 576x1024 or 768x768 p
 @router.post(
     "/image-to-video",
     openapi_extra=docs.body(p.ImageToVideoBody, files={"image": IMAGE}),
-    responses=docs.async_responses(400, 401, 402, 403, 413, 422, 429, 500),
+    responses=docs.async_responses(*docs.STABLE_IMAGE_ERRORS),
 )
 async def image_to_video(
     request: Request, services: AppServices, credentials: RequestCredentials
