@@ -4,7 +4,7 @@
 the id on a channel, and a listener thread in every process (API or worker)
 hands each message it hears to the in-process waiters. So a sync waiter or
 an SSE watcher on one API process wakes as soon as a worker on another host
-writes progress, and the database is only re-read every `poll_seconds` as a
+writes progress, and the database is only re-read every `poll_seconds` (5 s) as a
 safety net (a message lost while Redis restarts).
 
 Cancels travel on a second channel: the API that took the cancel publishes
@@ -32,8 +32,9 @@ _RECONNECT_SECONDS = 1.0
 
 
 class RedisJobNotifier(JobNotifier):
-    # the listener wakes waiters; polling is only the fallback for a lost message
-    poll_seconds = 15.0
+    # the listener wakes waiters; polling is only the fallback for a lost message (Redis
+    # restarting, or a change that lands between a waiter's read and its wait)
+    poll_seconds = 5.0
 
     def __init__(self, url: str, *, channel: str = "easel:jobs") -> None:
         super().__init__()
