@@ -172,18 +172,41 @@ class SafetySettings(BaseModel):
 
 
 class StorageSettings(BaseModel):
-    backend: Literal["local"] = Field(
-        default="local", description="Where input and output images live: local (a directory)"
+    backend: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where input and output images live: local (a directory) or s3 (an "
+        "S3-compatible bucket, shared by every API process and worker; needs easel[s3])",
     )
     local_dir: Path | None = Field(
         default=None,
         description="Directory of the local artifact store (default: <data_dir>/artifacts)",
     )
+    s3_bucket: str = Field(default="easel", description="Bucket of the s3 backend")
+    s3_prefix: str = Field(
+        default="", description="Key prefix inside the bucket (e.g. prod/), for a shared bucket"
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="Endpoint of an S3-compatible store (MinIO, moto, R2); none: AWS. "
+        "Credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID, ~/.aws, roles)",
+    )
+    s3_region: str | None = Field(
+        default=None, description="Region of the bucket (none: the AWS chain's default)"
+    )
+    s3_lifecycle_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="When set, easel installs a bucket lifecycle rule at start that deletes "
+        "objects under the prefix this many days after they were written (a backstop for the "
+        "retention sweep; keep it above jobs.retention_hours)",
+    )
 
 
 class JobSettings(BaseModel):
-    executor: Literal["inprocess"] = Field(
-        default="inprocess", description="inprocess: run jobs in worker threads of this process"
+    executor: Literal["inprocess", "celery"] = Field(
+        default="inprocess",
+        description="inprocess: run jobs in worker threads of this process; celery: queue "
+        "them on a broker for `easel worker` processes on any host (needs PostgreSQL)",
     )
     lease_seconds: float = Field(
         default=30.0,
@@ -217,6 +240,31 @@ class JobSettings(BaseModel):
     )
     progress_interval_seconds: float = Field(
         default=0.5, ge=0, description="Least time between stored progress updates of a job"
+    )
+
+
+class CelerySettings(BaseModel):
+    broker_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Broker of the celery executor: redis://… or amqp://… (RabbitMQ)",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Redis for job progress and cancel (pub/sub) and batch forming, whatever "
+        "the broker",
+    )
+    queue: str = Field(default="easel", description="Name of the broker queue of jobs")
+    visibility_timeout_seconds: float = Field(
+        default=7200.0,
+        gt=0,
+        description="Redis broker: an unacknowledged job message is redelivered after this "
+        "long; keep it longer than the longest job",
+    )
+    max_queued_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A job no worker started within this long is failed and its credits "
+        "released (a lost broker message, or no workers)",
     )
 
 
@@ -262,6 +310,9 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(
         default_factory=StorageSettings, description="Artifact storage"
     )
+    celery: CelerySettings = Field(
+        default_factory=CelerySettings, description="The celery executor and `easel worker`"
+    )
     engines: list[EngineSpec] = Field(
         default_factory=default_engines,
         description="The engine registry; defaults to every published v1 engine on sandbox "
@@ -286,6 +337,12 @@ class Settings(BaseSettings):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"duplicate engine ids: {', '.join(duplicates)}")
+        if self.jobs.executor == "celery" and self.database_url.startswith("sqlite"):
+            raise ValueError(
+                "jobs.executor = celery runs jobs in other processes and hosts, which need a "
+                "shared PostgreSQL database: set database.url (EASEL_DATABASE__URL) to "
+                "postgresql+psycopg://…; SQLite serves one process only"
+            )
         return self
 
     @property

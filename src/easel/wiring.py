@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import anyio
 
@@ -120,8 +121,36 @@ def build_engines(settings: Settings) -> EngineRegistry:
 
 
 def build_artifacts(settings: Settings) -> ArtifactStore:
-    # one backend today; S3 joins here
+    storage = settings.storage
+    if storage.backend == "s3":
+        from easel.storage.s3 import S3ArtifactStore
+
+        s3 = S3ArtifactStore(
+            bucket=storage.s3_bucket,
+            prefix=storage.s3_prefix,
+            endpoint_url=storage.s3_endpoint_url,
+            region=storage.s3_region,
+        )
+        if storage.s3_lifecycle_days is not None:
+            s3.ensure_lifecycle(storage.s3_lifecycle_days)
+        return s3
     return LocalArtifactStore(settings.artifacts_dir)
+
+
+def build_notifier(settings: Settings) -> JobNotifier:
+    """In-process wake-ups; with workers on other hosts, Redis pub/sub."""
+    if settings.jobs.executor == "celery":
+        from easel.jobs.redis_notifier import RedisJobNotifier
+
+        return RedisJobNotifier(settings.celery.redis_url)
+    return JobNotifier()
+
+
+def queued_lease(settings: Settings, lease: timedelta) -> timedelta:
+    """How long a new job may wait: with celery the broker holds it, not this process."""
+    if settings.jobs.executor == "celery":
+        return timedelta(seconds=settings.celery.max_queued_seconds)
+    return lease
 
 
 def build_core(settings: Settings, *, engine_source: EngineSource | None = None) -> Core:
@@ -131,7 +160,7 @@ def build_core(settings: Settings, *, engine_source: EngineSource | None = None)
     engines = build_engines(settings)
     artifacts = build_artifacts(settings)
     store = JobStore(db, billing)
-    notifier = JobNotifier()
+    notifier = build_notifier(settings)
     jobs = settings.jobs
     owner = process_owner()
     lease = timedelta(seconds=jobs.lease_seconds)
@@ -145,14 +174,18 @@ def build_core(settings: Settings, *, engine_source: EngineSource | None = None)
         progress_interval=jobs.progress_interval_seconds,
         notify=notifier.notify,
     )
-    executor = build_executor(settings, runner, store, LeaseKeeper(store, owner, lease))
+    executor = (
+        build_celery_executor(settings, store, notifier, owner)
+        if jobs.executor == "celery"
+        else build_executor(settings, runner, store, LeaseKeeper(store, owner, lease))
+    )
     job_service = JobService(
         store=store,
         artifacts=artifacts,
         executor=executor,
         notifier=notifier,
         owner=owner,
-        lease=lease,
+        lease=queued_lease(settings, lease),
         retention=timedelta(hours=jobs.retention_hours),
     )
     return Core(
@@ -189,3 +222,69 @@ def build_executor(
         )
     )
     return InProcessExecutor(scheduler, runner, store, leases, workers=jobs.workers)
+
+
+# -- the celery executor and `easel worker` (celery is imported only here, lazily) ------------
+
+
+def _celery_parts(settings: Settings) -> tuple[Any, Any, Any]:
+    import redis
+
+    from easel.jobs.batch_index import BatchIndex
+    from easel.jobs.executors.celery import CeleryOptions, make_celery
+
+    jobs, celery = settings.jobs, settings.celery
+    options = CeleryOptions(
+        broker_url=celery.broker_url,
+        queue=celery.queue,
+        visibility_timeout_seconds=celery.visibility_timeout_seconds,
+        max_batch_size=jobs.max_batch_size if jobs.batching else 1,
+    )
+    batches = BatchIndex(
+        redis.Redis.from_url(celery.redis_url, socket_timeout=2, socket_connect_timeout=2),
+        ttl_seconds=celery.max_queued_seconds,
+    )
+    return options, make_celery(options), batches
+
+
+def build_celery_executor(
+    settings: Settings, store: JobStore, notifier: JobNotifier, owner: str
+) -> Executor:
+    from easel.jobs.executors.celery import CeleryExecutor
+    from easel.jobs.redis_notifier import RedisJobNotifier
+
+    assert isinstance(notifier, RedisJobNotifier)
+    options, app, batches = _celery_parts(settings)
+    return CeleryExecutor(app, options, store, notifier, batches, owner=owner)
+
+
+def build_worker(settings: Settings, *, engine_source: EngineSource | None = None) -> Any:
+    """`easel worker`: a celery worker running jobs with this core's runner and leases.
+
+    Returns a `CeleryWorker` (typed loosely so that importing wiring never imports celery).
+    """
+    from easel.jobs.executors.celery import CeleryWorker, JobConsumer
+    from easel.jobs.redis_notifier import RedisJobNotifier
+
+    if settings.jobs.executor != "celery":
+        raise ValueError(
+            "easel worker consumes the celery executor's queue: set jobs.executor = celery "
+            "(EASEL_JOBS__EXECUTOR=celery), a PostgreSQL database.url and celery.broker_url"
+        )
+    core = build_core(settings, engine_source=engine_source)
+    notifier = core.notifier
+    assert isinstance(notifier, RedisJobNotifier)
+    options, app, batches = _celery_parts(settings)
+    consumer = JobConsumer(core.runner, core.store, batches, max_batch_size=options.max_batch_size)
+    leases = LeaseKeeper(
+        core.store, core.runner.owner, timedelta(seconds=settings.jobs.lease_seconds)
+    )
+    return CeleryWorker(
+        app,
+        options,
+        consumer,
+        notifier,
+        leases,
+        hostname=f"easel@{core.runner.owner}",
+        preload=lambda: core.engines.preload(settings.engine.preload),
+    )

@@ -1,4 +1,4 @@
-"""`easel serve` and `easel db upgrade`."""
+"""`easel serve`, `easel worker` and `easel db upgrade`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 
 def register(app: typer.Typer) -> None:
     app.command()(serve)
+    app.command()(worker)
     app.add_typer(db_app, name="db")
 
 
@@ -94,3 +95,24 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+
+
+def worker(
+    config: Path | None = cli_settings.ConfigOption,
+    log_level: str | None = typer.Option(None, help="Log level (default: server.log_level)."),
+) -> None:
+    """Run jobs from the celery executor's queue (one worker per device; any number of hosts).
+
+    Needs jobs.executor = celery, a PostgreSQL database.url and the same storage, broker and
+    engine settings as the API processes: EASEL_JOBS__EXECUTOR=celery EASEL_DATABASE__URL=…
+    """
+    from easel.wiring import build_worker
+
+    settings = cli_settings.load(config)
+    _configure_logging(log_level or settings.server.log_level)
+    try:
+        runner = build_worker(settings)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    raise typer.Exit(runner.run(loglevel=(log_level or settings.server.log_level).upper()))

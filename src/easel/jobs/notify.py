@@ -12,6 +12,9 @@ from collections import defaultdict
 
 
 class JobNotifier:
+    # how often waiters re-read the store anyway: a hint may come from another process
+    poll_seconds = 1.0
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiters: defaultdict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = (

@@ -32,8 +32,6 @@ from easel.storage.base import ArtifactStore
 log = logging.getLogger("easel.jobs")
 
 MAX_IDEMPOTENCY_KEY = 255
-# Waiters re-read the store at least this often (a hint may come from another process).
-POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -193,7 +191,7 @@ class JobService:
                 yield view
             if view.done:
                 return
-            await self._notifier.wait(job_id, POLL_SECONDS)
+            await self._notifier.wait(job_id, self._notifier.poll_seconds)
 
     async def get(self, api_key_id: str, ref: str) -> JobView:
         """A job of this API key (by id or idempotency key); 404 for anyone else's."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from easel.billing.service import BillingService
@@ -124,6 +124,40 @@ class JobStore:
                 )
             ).first()
             return _view(row) if row is not None else None
+
+    def hand_over(self, job_id: str, *, owner: str, to: str) -> None:
+        """A queued job's holder passes it on (to a broker), if it still holds it."""
+        with self._db.session() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "queued", Job.owner == owner)
+                .values(owner=to)
+            )
+
+    def queued_not_held_by(
+        self, holder: str, created_before: datetime
+    ) -> list[tuple[str, str, str]]:
+        """(id, organization, owner) of queued jobs created before then, never passed to
+        `holder`."""
+        with self._db.session() as session:
+            rows = session.execute(
+                select(Job.id, Job.organization_id, Job.owner).where(
+                    Job.status == "queued", Job.owner != holder, Job.created_at < created_before
+                )
+            ).all()
+            return [(row[0], row[1], row[2] or "") for row in rows]
+
+    def open_count(self, organization_id: str) -> int:
+        """How many of the organization's jobs are queued or running (for fair dispatch)."""
+        with self._db.session() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(Job)
+                    .where(Job.organization_id == organization_id, Job.status.in_(OPEN))
+                )
+                or 0
+            )
 
     def recent_for_key(self, api_key_id: str, *, limit: int = 50) -> list[JobView]:
         with self._db.session() as session:

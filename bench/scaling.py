@@ -1,0 +1,288 @@
+"""Scaling with `easel worker`s: the celery executor with 1, 2 and 4 workers.
+
+    python bench/scaling.py            # writes bench/scaling.md
+
+Workers run a fixed-latency engine (a sleep per step, standing in for a GPU
+that the worker's CPU only waits on), so what is measured is easel's own
+dispatch path: HTTP, PostgreSQL, the Redis broker, the worker's pickup, the
+result write and the pub/sub wake-up of the waiting request. Batching is off,
+so a worker runs one job at a time and throughput can only grow with workers.
+
+Three measures, as issue 12 asks:
+1. throughput of 64 clients with 1, 2 and 4 workers (target: ≥ 3.6× from 1 to 4);
+2. per-job dispatch overhead at p50: one client, one idle worker, the request's
+   latency minus the engine's fixed time (target: ≤ 5 ms);
+3. p99 latency of a non-generating request (`GET /v1/engines/list`) idle, and
+   while 4 workers generate for 64 clients (target: ≤ 2 ms more).
+
+Everything listens on 127.0.0.1: a private redis-server on a free port, a
+fresh PostgreSQL schema (EASEL_TEST_POSTGRES_URL or the local `test` db),
+one `easel serve` and the workers (`python bench/scaling.py worker`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import (  # noqa: E402
+    BENCH_DIR,
+    PYTHON,
+    REPO_DIR,
+    free_port,
+    load_average,
+    percentile,
+    serve_easel,
+    stop,
+    table,
+)
+
+POSTGRES_URL = os.environ.get(
+    "EASEL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+ENGINE = "stable-diffusion-v1-6"
+STEPS = 10
+STEP_SECONDS = float(os.environ.get("SCALING_STEP_SECONDS", "0.02"))
+CLIENTS = 64
+JOBS = int(os.environ.get("SCALING_JOBS", "128"))
+PROBES = 200
+
+
+# --------------------------------------------------------------------------- the worker
+
+
+class SleepEngine:
+    """Sleeps `STEP_SECONDS` per step and returns a flat image: a GPU the CPU waits on."""
+
+    def __init__(self, spec: object) -> None:
+        self.spec = spec
+
+    def generate(self, requests: Sequence[object], *, progress=None, cancel=None):  # type: ignore[no-untyped-def]
+        from easel.engines.base import GeneratedImage, GenerationResult
+        from easel.errors import Cancelled
+
+        for step in range(1, STEPS + 1):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")
+            time.sleep(STEP_SECONDS)
+            if progress is not None:
+                progress(step, STEPS)
+        return [
+            GenerationResult(
+                [
+                    GeneratedImage(Image.new("RGB", (r.width, r.height), (seed % 256, 0, 0)), seed)  # type: ignore[attr-defined]
+                    for seed in r.seeds  # type: ignore[attr-defined]
+                ]
+            )
+            for r in requests
+        ]
+
+
+class SleepEngines:
+    def __init__(self, specs: dict[str, object]) -> None:
+        self._specs = specs
+
+    def get(self, engine_id: str) -> SleepEngine:
+        return SleepEngine(self._specs[engine_id])
+
+
+def worker_main() -> None:
+    from easel.config import load_settings
+    from easel.wiring import build_worker
+
+    settings = load_settings()
+    specs = {spec.id: spec for spec in settings.engines}
+    worker = build_worker(settings, engine_source=SleepEngines(specs))  # type: ignore[arg-type]
+    raise SystemExit(worker.run(loglevel="INFO"))  # bench waits for " ready."
+
+
+# --------------------------------------------------------------------------- the bench
+
+
+def start_workers(count: int, env: dict[str, str], log_dir: Path) -> list[subprocess.Popen[bytes]]:
+    workers = []
+    first = len(list(log_dir.glob("worker-*.log")))
+    for index in range(first, first + count):
+        log = (log_dir / f"worker-{index}.log").open("wb")
+        workers.append(
+            subprocess.Popen(
+                [PYTHON, str(Path(__file__).resolve()), "worker"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env, "EASEL_SERVER__LOG_LEVEL": "info"},
+                cwd=REPO_DIR,
+            )
+        )
+    deadline = time.monotonic() + 120
+    for index, worker in enumerate(workers, start=first):
+        path = log_dir / f"worker-{index}.log"
+        while " ready." not in path.read_text(errors="replace"):
+            if time.monotonic() > deadline or worker.poll() is not None:
+                for worker in workers:
+                    stop(worker)  # type: ignore[arg-type]
+                raise RuntimeError(path.read_text(errors="replace"))
+            time.sleep(0.1)
+    return workers
+
+
+def generate(client: httpx.Client, url: str, key: str, seed: int) -> float:
+    started = time.perf_counter()
+    response = client.post(
+        f"{url}/v1/generation/{ENGINE}/text-to-image",
+        json={
+            "text_prompts": [{"text": "a lighthouse"}],
+            "width": 320,
+            "height": 320,
+            "steps": STEPS,
+            "seed": seed,
+        },
+        headers={"Authorization": f"Bearer {key}", "Accept": "image/png"},
+        timeout=300,
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+    return time.perf_counter() - started
+
+
+def throughput(url: str, key: str) -> float:
+    """Images per second for JOBS jobs from CLIENTS concurrent clients."""
+    with httpx.Client() as client, ThreadPoolExecutor(CLIENTS) as pool:
+        started = time.perf_counter()
+        list(pool.map(lambda seed: generate(client, url, key, seed + 1), range(JOBS)))
+        return JOBS / (time.perf_counter() - started)
+
+
+def probe_p99(url: str, key: str) -> float:
+    with httpx.Client() as client:
+        times = []
+        for _ in range(PROBES):
+            started = time.perf_counter()
+            client.get(f"{url}/v1/engines/list", headers={"Authorization": f"Bearer {key}"})
+            times.append(time.perf_counter() - started)
+    return percentile(times, 99) * 1000
+
+
+def main() -> None:
+    from sqlalchemy import create_engine, text
+
+    from easel.db import migrate
+
+    root = Path(os.environ.get("SCALING_DIR", f"/tmp/easel-scaling-{uuid.uuid4().hex[:6]}"))
+    root.mkdir(parents=True, exist_ok=True)
+    redis_port = free_port()
+    redis_server = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    db_url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    migrate.upgrade(db_url)
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    env = {
+        "EASEL_DATABASE__URL": db_url,
+        "EASEL_JOBS__EXECUTOR": "celery",
+        "EASEL_JOBS__BATCHING": "false",
+        "EASEL_CELERY__BROKER_URL": redis_url,
+        "EASEL_CELERY__REDIS_URL": redis_url,
+        "EASEL_STORAGE__LOCAL_DIR": str(root / "artifacts"),
+        "EASEL_RATE_LIMIT__ENABLED": "false",
+        "EASEL_SERVER__BOOTSTRAP_CREDITS": "1000000",
+        "EASEL_SERVER__LOG_LEVEL": "warning",
+        "OMP_NUM_THREADS": "1",
+    }
+    rows: list[list[str]] = []
+    results: dict[str, float] = {}
+    load = load_average()
+    try:
+        with serve_easel(root / "api", env, root) as api:
+            key = api.api_key()
+            idle_p99 = probe_p99(api.url, key)
+            # dispatch overhead: one client, one idle worker
+            workers = start_workers(1, env, root)
+            with httpx.Client() as client:
+                generate(client, api.url, key, 1)  # warm
+                overheads = [
+                    (generate(client, api.url, key, seed) - STEPS * STEP_SECONDS) * 1000
+                    for seed in range(2, 42)
+                ]
+            results["overhead_p50"] = percentile(overheads, 50)
+            results["overhead_p90"] = percentile(overheads, 90)
+            for count in (1, 2, 4):
+                while len(workers) < count:
+                    workers += start_workers(1, env, root)
+                results[f"tput_{count}"] = throughput(api.url, key)
+                rows.append(
+                    [
+                        str(count),
+                        f"{results[f'tput_{count}']:.2f}",
+                        f"{results[f'tput_{count}'] / results['tput_1']:.2f}×",
+                        f"{count / (STEPS * STEP_SECONDS):.1f}",
+                    ]
+                )
+            loaded: dict[str, float] = {}
+            load_thread = threading.Thread(
+                target=lambda: loaded.setdefault("tput", throughput(api.url, key))
+            )
+            load_thread.start()
+            time.sleep(1.0)  # let the queue fill before probing
+            busy_p99 = probe_p99(api.url, key)
+            load_thread.join()
+            for worker in workers:
+                stop(worker)  # type: ignore[arg-type]
+    finally:
+        redis_server.terminate()
+        redis_server.wait()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+    job_ms = STEPS * STEP_SECONDS * 1000
+    p50, p90 = results["overhead_p50"], results["overhead_p90"]
+    report = f"""# Scaling with `easel worker` (celery executor)
+
+`python bench/scaling.py`: one `easel serve` (celery executor, PostgreSQL, a private
+Redis broker), 1, 2 and 4 `easel worker` processes running a fixed-latency engine
+({STEPS} steps × {STEP_SECONDS * 1000:.0f} ms of sleep = {job_ms:.0f} ms a job),
+batching off, {CLIENTS} clients, {JOBS} jobs per run. Everything on one machine:
+os.cpu_count() = {os.cpu_count()}, load average at start {load} (other engineers' tests
+share these cores).
+
+## Throughput
+
+{table(["workers", "images/s", "vs 1 worker", "engine-bound ceiling (images/s)"], rows)}
+
+Target: ≥ 3.6× from 1 to 4 workers. Measured: {results["tput_4"] / results["tput_1"]:.2f}×.
+
+## Per-job dispatch overhead
+
+One client, one idle worker, 40 jobs: latency minus the engine's {job_ms:.0f} ms.
+p50 **{p50:.1f} ms**, p90 {p90:.1f} ms (target: ≤ 5 ms at p50).
+
+## The API while workers generate
+
+p99 of `GET /v1/engines/list` ({PROBES} sequential requests): idle **{idle_p99:.1f} ms**,
+while 4 workers generate for {CLIENTS} clients **{busy_p99:.1f} ms**
+(+{busy_p99 - idle_p99:.1f} ms; target: ≤ 2 ms more).
+"""
+    (BENCH_DIR / "scaling.md").write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["worker"]:
+        worker_main()
+    else:
+        main()

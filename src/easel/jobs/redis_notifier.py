@@ -1,0 +1,107 @@
+"""Job changes and cancels between processes and hosts, over Redis pub/sub.
+
+`RedisJobNotifier` has `JobNotifier`'s interface: `notify(job_id)` publishes
+the id on a channel, and a listener thread in every process (API or worker)
+hands each message it hears to the in-process waiters. So a sync waiter or
+an SSE watcher on one API process wakes as soon as a worker on another host
+writes progress, and the database is only re-read every `poll_seconds` (5 s) as a
+safety net (a message lost while Redis restarts).
+
+Cancels travel on a second channel: the API that took the cancel publishes
+the job id and the worker holding the job stops it at once. The store's
+`cancel_requested` flag stays the source of truth, read by the runner after
+every step, so a lost cancel message only costs one step.
+
+Messages are hints: a publish that fails (Redis down) is logged and dropped,
+never raised into a request or a running job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import redis
+
+from easel.jobs.notify import JobNotifier
+
+log = logging.getLogger("easel.jobs")
+
+_RECONNECT_SECONDS = 1.0
+
+
+class RedisJobNotifier(JobNotifier):
+    # the listener wakes waiters; polling is only the fallback for a lost message (Redis
+    # restarting, or a change that lands between a waiter's read and its wait)
+    poll_seconds = 5.0
+
+    def __init__(self, url: str, *, channel: str = "easel:jobs") -> None:
+        super().__init__()
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._changes = f"{channel}:changed"
+        self._cancels = f"{channel}:cancel"
+        self._on_cancel: Callable[[str], None] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failing = False
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def notify(self, job_id: str) -> None:
+        """Wake this process's waiters at once, and every other process's through Redis."""
+        super().notify(job_id)
+        self._publish(self._changes, job_id)
+
+    def cancel(self, job_id: str) -> None:
+        """Ask whichever worker holds `job_id` to stop it now."""
+        self._publish(self._cancels, job_id)
+
+    def _publish(self, channel: str, job_id: str) -> None:
+        try:
+            self._redis.publish(channel, job_id)
+        except redis.RedisError as exc:
+            if not self._failing:  # once per outage, not once per step
+                log.warning("publishing on %s failed (%s); waiters poll instead", channel, exc)
+            self._failing = True
+        else:
+            self._failing = False
+
+    # -- listening -------------------------------------------------------------------------
+
+    def on_cancel(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(job_id)` (on the listener thread) for every cancel published."""
+        self._on_cancel = callback
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._listen, name="easel-pubsub", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._redis.close()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            try:
+                pubsub.subscribe(self._changes, self._cancels)
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is not None:
+                        self._deliver(message["channel"], message["data"])
+            except redis.RedisError as exc:
+                log.warning("job pub/sub listener lost Redis (%s); reconnecting", exc)
+                self._stop.wait(_RECONNECT_SECONDS)
+            finally:
+                pubsub.close()
+
+    def _deliver(self, channel: bytes, data: bytes) -> None:
+        job_id = data.decode()
+        if channel.decode() == self._cancels:
+            if self._on_cancel is not None:
+                self._on_cancel(job_id)
+        else:
+            super().notify(job_id)

@@ -1,0 +1,88 @@
+"""The S3 artifact store against moto's server, and the broker's priority classes
+against a private redis-server: the two pieces of the deployment a fake would hide."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from easel.jobs.executors.celery import CeleryOptions, _message_priority, make_celery
+from easel.storage.s3 import S3ArtifactStore
+from tests.integration.scaleout.conftest import MotoServer, PrivateRedis
+
+
+@pytest.fixture(scope="module")
+def s3_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    client = boto3.client(
+        "s3",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_bucket(Bucket="parts")
+    yield client
+    server.stop()
+
+
+def test_s3_store_round_trips_streams_and_deletes_by_prefix(s3_client: object) -> None:
+    store = S3ArtifactStore(bucket="parts", prefix="prod/", client=s3_client)
+    big = bytes(range(256)) * 1024  # 256 KiB: several chunks
+    store.put("jobs/j1/out/0.png", big)
+    store.put("jobs/j1/in/image.png", b"in")
+    store.put("jobs/j10/out/0.png", b"other job")
+    assert store.get("jobs/j1/out/0.png") == big
+    chunks = list(store.stream("jobs/j1/out/0.png", chunk_size=64 * 1024))
+    assert len(chunks) == 4 and b"".join(chunks) == big
+    store.delete_prefix("jobs/j1")
+    with pytest.raises(KeyError):
+        store.get("jobs/j1/out/0.png")
+    with pytest.raises(KeyError):
+        store.get("jobs/j1/in/image.png")
+    assert store.get("jobs/j10/out/0.png") == b"other job"  # a sibling prefix survives
+    with pytest.raises(ValueError):
+        store.put("jobs/../escape", b"x")
+
+
+def test_s3_store_installs_an_expiry_rule(s3_client: object) -> None:
+    store = S3ArtifactStore(bucket="parts", prefix="prod/", client=s3_client)
+    store.ensure_lifecycle(2)
+    rules = s3_client.get_bucket_lifecycle_configuration(Bucket="parts")["Rules"]  # type: ignore[attr-defined]
+    assert [(r["Filter"]["Prefix"], r["Expiration"]["Days"]) for r in rules] == [("prod/", 2)]
+
+
+def test_the_broker_serves_a_lone_request_before_another_organizations_backlog(
+    tmp_path: Path,
+) -> None:
+    broker = PrivateRedis(tmp_path)
+    broker.start()
+    try:
+        options = CeleryOptions(broker_url=broker.url, queue="fair", visibility_timeout_seconds=60)
+        app = make_celery(options)
+        for job_id, klass in (("backlog-1", 3), ("backlog-2", 3), ("backlog-3", 2), ("lone", 0)):
+            app.send_task(
+                "easel.run_job",
+                args=(job_id, "k"),
+                queue="fair",
+                priority=_message_priority(options.broker_url, klass),
+            )
+        with app.connection_for_read() as conn:
+            queue = conn.SimpleQueue("fair")
+            order = []
+            for _ in range(4):
+                message = queue.get(timeout=5)
+                order.append(message.headers["argsrepr"])
+                message.ack()
+            queue.close()
+        assert order == [
+            "('lone', 'k')",
+            "('backlog-3', 'k')",
+            "('backlog-1', 'k')",
+            "('backlog-2', 'k')",
+        ]
+    finally:
+        broker.stop()

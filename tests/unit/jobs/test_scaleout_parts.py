@@ -1,0 +1,92 @@
+"""The celery executor's parts that need no broker: fair classes, settings, the batch
+index and the pub/sub notifier (the last two against the shared Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+
+import pytest
+import redis
+from pydantic import ValidationError
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from easel.config import Settings
+from easel.jobs.batch_index import BatchIndex
+from easel.jobs.executors.celery import priority_class
+from easel.jobs.redis_notifier import RedisJobNotifier
+from tests.conftest import REDIS_URL
+
+
+def test_an_organizations_backlog_sinks_through_the_classes() -> None:
+    assert [priority_class(n) for n in (1, 2, 3, 8, 9, 32, 33, 500)] == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_the_celery_executor_refuses_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationError, match="need a shared PostgreSQL database"):
+        Settings(server={"data_dir": tmp_path}, jobs={"executor": "celery"})
+    Settings(
+        server={"data_dir": tmp_path},
+        jobs={"executor": "celery"},
+        database={"url": "postgresql+psycopg://postgres@127.0.0.1/test"},
+    )
+
+
+@pytest.mark.redis
+def test_the_batch_index_drains_other_jobs_of_the_same_key_once() -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    index = BatchIndex(client, ttl_seconds=60, prefix=f"test:{uuid.uuid4().hex}")
+    for job_id in ("a", "b", "c", "d"):
+        index.add("key-1", job_id)
+    index.add("key-2", "x")
+    assert index.drain("key-1", "b", 2) == ["a", "c"]
+    assert index.drain("key-1", "d", 3) == []  # the leader itself is dropped, never returned
+    assert index.drain("key-2", "y", 3) == ["x"]
+    client.close()
+
+
+@pytest.mark.redis
+def test_the_batch_index_degrades_to_no_batching_without_redis() -> None:
+    closed = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    index = BatchIndex(closed, ttl_seconds=60)
+    index.add("key", "a")  # logged, not raised
+    assert index.drain("key", "a", 3) == []
+
+
+@pytest.mark.redis
+async def test_a_notify_in_one_process_wakes_a_waiter_in_another_and_cancels_reach_workers() -> (
+    None
+):
+    channel = f"test:{uuid.uuid4().hex}"
+    api, worker = (
+        RedisJobNotifier(REDIS_URL, channel=channel),
+        RedisJobNotifier(REDIS_URL, channel=channel),
+    )
+    cancelled = threading.Event()
+    worker.on_cancel(lambda job_id: job_id == "job-1" and cancelled.set())
+    api.start()
+    worker.start()
+    try:
+        # subscriptions are asynchronous: publish until the listener has heard one
+        woken = False
+        for _ in range(50):
+            waiter = asyncio.ensure_future(api.wait("job-1", timeout=0.2))
+            await asyncio.sleep(0)
+            worker.notify("job-1")
+            await waiter
+            api.cancel("job-1")
+            if cancelled.wait(0.1):
+                woken = True
+                break
+        assert woken
+        # once subscribed, only the worker's message can end a wait this long
+        # (the outer bound only keeps a broken listener from hanging the suite)
+        waiter = asyncio.ensure_future(api.wait("job-1", timeout=3600))
+        await asyncio.sleep(0)
+        worker.notify("job-1")
+        await asyncio.wait_for(waiter, timeout=60)
+    finally:
+        api.stop()
+        worker.stop()
