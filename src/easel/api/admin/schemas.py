@@ -22,7 +22,9 @@ class Organization(BaseModel):
 
 
 class CreateOrganizationRequestBody(_Body):
-    name: str = Field(min_length=1, max_length=200, examples=["Design team"])
+    name: str = Field(
+        min_length=1, max_length=200, description="The organization's name.", examples=["Design"]
+    )
 
 
 class Member(BaseModel):
@@ -41,8 +43,10 @@ class AddMemberRequestBody(_Body):
 
 
 class CreateUserRequestBody(_Body):
-    email: str = Field(min_length=3, max_length=320, examples=["ada@example.com"])
-    is_admin: bool = False
+    email: str = Field(
+        min_length=3, max_length=320, description="The user's email.", examples=["ada@example.com"]
+    )
+    is_admin: bool = Field(default=False, description="Make the user an administrator.")
 
 
 class User(BaseModel):

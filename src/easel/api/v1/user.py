@@ -7,7 +7,7 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Query
 
-from easel.api.deps import AppServices, PrincipalOr401
+from easel.api.deps import AppServices, CurrentPrincipal, PrincipalOr401
 from easel.api.openapi import error_responses
 from easel.api.v1.schemas import (
     AccountResponseBody,
@@ -55,10 +55,10 @@ async def user_balance(principal: PrincipalOr401, services: AppServices) -> Bala
 @router.get(
     "/credits/daily",
     response_model=list[DailyCredits],
-    responses=error_responses(400, 401, 429, 500),
+    responses=error_responses(400, 401, 403, 429, 500),
 )
 async def daily_credits(
-    principal: PrincipalOr401,
+    principal: CurrentPrincipal,
     services: AppServices,
     days: Annotated[int, Query(ge=1, le=366, description="How many days, today included.")] = 30,
 ) -> list[DailyCredits]:
