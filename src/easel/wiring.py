@@ -17,6 +17,7 @@ import anyio
 
 from easel.accounts.key_usage import KeyUsageRecorder
 from easel.accounts.service import AccountsService
+from easel.admin.service import AdminService
 from easel.billing.service import BillingService
 from easel.config import Settings
 from easel.db import migrate
@@ -58,6 +59,7 @@ class Core:
     jobs: JobService
     generation: GenerationService
     key_usage: KeyUsageRecorder
+    admin: AdminService
     _sweepers: list[Sweeper] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -97,16 +99,20 @@ class Ledger:
     billing: BillingService
     # batches API keys' last-used times off the request path (started by Core)
     key_usage: KeyUsageRecorder
+    admin: AdminService
 
 
 def build_ledger(settings: Settings) -> Ledger:
     db = Database(settings.database_url, echo=settings.database.echo)
     key_usage = KeyUsageRecorder(db)
+    accounts = AccountsService(db, key_usage=key_usage)
+    billing = BillingService(db)
     return Ledger(
         db=db,
-        accounts=AccountsService(db, key_usage=key_usage),
-        billing=BillingService(db),
+        accounts=accounts,
+        billing=billing,
         key_usage=key_usage,
+        admin=AdminService(accounts, billing),
     )
 
 
@@ -206,6 +212,7 @@ def build_core(settings: Settings, *, engine_source: EngineSource | None = None)
             prompt_filter=PromptFilter(settings.safety.blocked_terms),
         ),
         key_usage=ledger.key_usage,
+        admin=ledger.admin,
     )
 
 

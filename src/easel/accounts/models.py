@@ -54,3 +54,19 @@ class CreatedApiKey:
 
     info: ApiKeyInfo
     secret: str
+
+
+@dataclass(frozen=True)
+class OrganizationInfo:
+    id: str
+    name: str
+    created_at: datetime
+    members: int
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    user_id: str
+    email: str
+    role: str
+    is_default: bool

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,8 @@ from easel.accounts.models import (
     Account,
     ApiKeyInfo,
     CreatedApiKey,
+    MemberInfo,
+    OrganizationInfo,
     OrganizationMembership,
     Principal,
 )
@@ -86,6 +88,37 @@ class AccountsService:
                     user_id=user.id, organization_id=org_id, role=role, is_default=make_default
                 )
             )
+
+    def organizations(self) -> list[OrganizationInfo]:
+        """Every organization, oldest first, with its number of members."""
+        with self._db.session() as session:
+            members = (
+                select(func.count(Membership.id))
+                .where(Membership.organization_id == Organization.id)
+                .scalar_subquery()
+            )
+            rows = session.execute(
+                select(Organization, members).order_by(Organization.created_at, Organization.id)
+            ).all()
+            return [
+                OrganizationInfo(id=org.id, name=org.name, created_at=org.created_at, members=n)
+                for org, n in rows
+            ]
+
+    def members(self, org_id: str) -> list[MemberInfo]:
+        with self._db.session() as session:
+            if session.get(Organization, org_id) is None:
+                raise NotFound(f"organization {org_id} not found")
+            rows = session.execute(
+                select(Membership, User.email)
+                .join(User)
+                .where(Membership.organization_id == org_id)
+                .order_by(Membership.created_at, Membership.id)
+            ).all()
+            return [
+                MemberInfo(user_id=m.user_id, email=email, role=m.role, is_default=m.is_default)
+                for m, email in rows
+            ]
 
     def account(self, user_id: str) -> Account:
         with self._db.session() as session:
@@ -163,6 +196,16 @@ class AccountsService:
                     f"{key_ref} matches {len(rows)} keys ({ids}); give more of the key id"
                 )
             row = rows[0]
+            if row.revoked_at is None:
+                row.revoked_at = datetime.now(UTC)
+            return _key_info(row, row.user.email)
+
+    def revoke_user_key(self, user_id: str, key_id: str) -> ApiKeyInfo:
+        """Revoke one of the user's own keys by id; another user's key is not found."""
+        with self._db.session() as session:
+            row = session.get(ApiKey, key_id)
+            if row is None or row.user_id != user_id:
+                raise NotFound(f"API key {key_id} not found")
             if row.revoked_at is None:
                 row.revoked_at = datetime.now(UTC)
             return _key_info(row, row.user.email)

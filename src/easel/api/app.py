@@ -14,7 +14,8 @@ from starlette.types import Scope
 
 from easel import __version__
 from easel.accounts.models import Principal
-from easel.api import health, openapi
+from easel.api import health, openapi, studio
+from easel.api.admin import organizations as admin_organizations
 from easel.api.docs import install_docs
 from easel.api.errors import install_error_handlers
 from easel.api.metrics import Metrics
@@ -23,6 +24,7 @@ from easel.api.services import Services
 from easel.api.v1 import engines as v1_engines
 from easel.api.v1 import generation as v1_generation
 from easel.api.v1 import jobs as v1_jobs
+from easel.api.v1 import keys as v1_keys
 from easel.api.v1 import user as v1_user
 from easel.api.v2beta import control as v2beta_control
 from easel.api.v2beta import edit as v2beta_edit
@@ -86,6 +88,7 @@ def create_app(
         engines=core.engines,
         jobs=core.jobs,
         generation=core.generation,
+        admin=core.admin,
         rate_limiter=build_rate_limiter(settings.rate_limit, clock),
         metrics=Metrics(),
         auth_failures=build_auth_limit(settings.auth_limit, clock),
@@ -133,6 +136,7 @@ def create_app(
     for router in (
         health.router,
         v1_user.router,
+        v1_keys.router,
         v1_engines.router,
         v1_generation.router,
         v1_jobs.router,
@@ -142,6 +146,8 @@ def create_app(
         v2beta_video.router,
         v2beta_three_d.router,
         v2beta_control.router,
+        admin_organizations.router,
+        studio.router,
     ):
         app.include_router(router)
 

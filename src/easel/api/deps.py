@@ -147,3 +147,13 @@ async def get_principal_or_401(
 # For routes whose Stability spec documents 401 but no 403 (`/v1/engines/list`,
 # `/v1/user/account`, `/v1/user/balance`): clients branch on the documented statuses.
 PrincipalOr401 = Annotated[Principal, Depends(get_principal_or_401)]
+
+
+async def get_admin(principal: CurrentPrincipal) -> Principal:
+    """The principal, if its user is an administrator; anyone else gets a 403."""
+    if not principal.is_admin:
+        raise PermissionDenied("This API is for administrators; the key's user is not one.")
+    return principal
+
+
+AdminPrincipal = Annotated[Principal, Depends(get_admin)]

@@ -19,9 +19,15 @@ import json
 import math
 import re
 from itertools import accumulate
-from typing import Any
+from typing import Any, TypeVar
 
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from easel.api.errors import describe_errors
 from easel.errors import InvalidRequest
+
+Model = TypeVar("Model", bound=BaseModel)
 
 MAX_DEPTH = 64
 
@@ -40,6 +46,21 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"body: not valid JSON ({exc})") from exc
     return parse_json_text(text, "body")
+
+
+def validate_object(model: type[Model], data: Any) -> Model:
+    """Validate parsed JSON against `model`, turning pydantic errors into one 400."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("body: must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_errors(exc.errors(include_url=False))) from exc
+
+
+async def read_body(request: Request, model: type[Model]) -> Model:
+    """A route's JSON body as `model` (document it with `openapi.json_body(model)`)."""
+    return validate_object(model, parse_json(await request.body()))
 
 
 def parse_json_text(text: str, field: str) -> Any:

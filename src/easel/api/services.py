@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from easel.accounts.service import AccountsService
+from easel.admin.service import AdminService
 from easel.api.metrics import Metrics
 from easel.billing.service import BillingService
 from easel.config import Settings
@@ -25,6 +26,7 @@ class Services:
     engines: EngineRegistry
     jobs: JobService
     generation: GenerationService
+    admin: AdminService
     rate_limiter: RateLimiter | None
     metrics: Metrics
     # failed authentications per client address; None: not limited

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -34,6 +34,12 @@ class LedgerEntry:
     request_id: str | None
     note: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class DailySpend:
+    day: date
+    credits: float
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,28 @@ class BillingService:
                 )
                 for row in rows
             ]
+
+    def daily_spend(self, org_id: str, *, days: int, today: date | None = None) -> list[DailySpend]:
+        """Credits charged per UTC day over the last `days` days (today included), oldest
+        first, with a zero for each day without charges."""
+        last = today or datetime.now(UTC).date()
+        first = last - timedelta(days=days - 1)
+        totals = {first + timedelta(days=n): 0 for n in range(days)}
+        since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+        with self._db.session() as session:
+            _org(session, org_id)
+            rows = session.execute(
+                select(CreditLedgerEntry.created_at, CreditLedgerEntry.delta_milli).where(
+                    CreditLedgerEntry.organization_id == org_id,
+                    CreditLedgerEntry.kind == "charge",
+                    CreditLedgerEntry.created_at >= since,
+                )
+            ).all()
+        for created_at, delta in rows:
+            day = created_at.date()
+            if day in totals:
+                totals[day] -= delta  # charges are negative movements
+        return [DailySpend(day=day, credits=from_milli(milli)) for day, milli in totals.items()]
 
     @staticmethod
     def _open_reservation(session: Session, reservation_id: str) -> CreditReservation:

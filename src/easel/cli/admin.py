@@ -20,7 +20,7 @@ from easel.cli import settings as cli_settings
 if TYPE_CHECKING:
     from easel.accounts.models import ApiKeyInfo
     from easel.accounts.service import AccountsService
-    from easel.billing.service import BillingService
+    from easel.admin.service import AdminService
 
 app = typer.Typer(
     help="Administer users, organizations, API keys and credits.", no_args_is_help=True
@@ -53,7 +53,7 @@ class _Context:
         ledger = build_ledger(settings)
         self.db = ledger.db
         self.accounts: AccountsService = ledger.accounts
-        self.billing: BillingService = ledger.billing
+        self.admin: AdminService = ledger.admin
 
 
 def _run(config: Path | None, action: object) -> None:
@@ -77,13 +77,28 @@ def user_create(
     config: Path | None = cli_settings.ConfigOption,
 ) -> None:
     """Create a user; prints the user id."""
-    _run(config, lambda ctx: typer.echo(ctx.accounts.create_user(email, is_admin=admin)))
+    _run(config, lambda ctx: typer.echo(ctx.admin.create_user(email, is_admin=admin)))
 
 
 @orgs.command("create")
 def org_create(name: str, config: Path | None = cli_settings.ConfigOption) -> None:
     """Create an organization; prints the organization id."""
-    _run(config, lambda ctx: typer.echo(ctx.accounts.create_organization(name)))
+    _run(config, lambda ctx: typer.echo(ctx.admin.create_organization(name).id))
+
+
+@orgs.command("list")
+def org_list(config: Path | None = cli_settings.ConfigOption) -> None:
+    """List organizations with their members and available credits."""
+
+    def action(ctx: _Context) -> None:
+        table = Table("id", "name", "members", "credits", "created")
+        for org in ctx.admin.organizations():
+            table.add_row(
+                org.id, org.name, str(org.members), f"{org.credits:g}", f"{org.created_at:%Y-%m-%d}"
+            )
+        _print(table)
+
+    _run(config, action)
 
 
 @members.command("add")
@@ -97,8 +112,26 @@ def member_add(
     """Add a user to an organization."""
 
     def action(ctx: _Context) -> None:
-        ctx.accounts.add_member(user, org, role=role, default=default)
-        typer.echo(f"added {user} to {org} as {role.upper()}")
+        member = ctx.admin.add_member(user, org, role=role, default=default)
+        typer.echo(f"added {member.email} to {org} as {member.role}")
+
+    _run(config, action)
+
+
+@members.command("list")
+def member_list(
+    org: str = typer.Argument(..., help="Organization id."),
+    config: Path | None = cli_settings.ConfigOption,
+) -> None:
+    """List an organization's members."""
+
+    def action(ctx: _Context) -> None:
+        table = Table("user", "email", "role", "default")
+        for member in ctx.admin.members(org):
+            table.add_row(
+                member.user_id, member.email, member.role, "yes" if member.is_default else ""
+            )
+        _print(table)
 
     _run(config, action)
 
@@ -204,10 +237,7 @@ def credits_grant(
     config: Path | None = cli_settings.ConfigOption,
 ) -> None:
     """Grant credits to an organization; prints the new balance."""
-    from easel.billing.prices import to_milli
-
-    milli = round(amount * 1000) if amount < 0 else to_milli(amount)
-    _run(config, lambda ctx: typer.echo(f"{ctx.billing.grant(org, milli, note=note):g}"))
+    _run(config, lambda ctx: typer.echo(f"{ctx.admin.grant_credits(org, amount, note=note):g}"))
 
 
 @credits.command("show")
@@ -219,9 +249,10 @@ def credits_show(
     """Show an organization's available credits and its latest ledger rows."""
 
     def action(ctx: _Context) -> None:
-        typer.echo(f"available: {ctx.billing.available_credits(org):g}")
+        statement = ctx.admin.credits(org, limit=limit)
+        typer.echo(f"available: {statement.available:g}")
         table = Table("when", "kind", "credits", "balance", "request id", "note")
-        for entry in ctx.billing.ledger(org, limit=limit):
+        for entry in statement.ledger:
             table.add_row(
                 f"{entry.created_at:%Y-%m-%d %H:%M:%S}",
                 entry.kind,

@@ -76,3 +76,14 @@ def decode(params: dict[str, Any], load: Callable[[str], bytes]) -> OperationReq
             image.load()
             data[field] = image
     return operation.model_validate(data)
+
+
+def public_parameters(params: dict[str, Any]) -> dict[str, Any]:
+    """What a job's owner may read back of its stored request: the operation and every
+    field as sent (seeds resolved), with input images named in `input_images` instead of
+    their artifact references."""
+    data = dict(params.get("request", {}))
+    images = sorted(k for k, v in data.items() if isinstance(v, dict) and "artifact" in v)
+    for name in images:
+        del data[name]
+    return {"operation": params.get("operation"), **data, "input_images": images}

@@ -200,9 +200,10 @@ class JobService:
             raise GenerationNotFound("id: the generation either does not exist or has expired.")
         return view
 
-    async def recent(self, api_key_id: str, *, limit: int = 50) -> list[JobView]:
+    async def recent(self, api_key_id: str, *, limit: int = 50, offset: int = 0) -> list[JobView]:
+        """This key's jobs, newest first; `offset` skips that many for the next page."""
         return await anyio.to_thread.run_sync(
-            lambda: self._store.recent_for_key(api_key_id, limit=limit)
+            lambda: self._store.recent_for_key(api_key_id, limit=limit, offset=offset)
         )
 
     async def cancel(self, api_key_id: str, ref: str) -> JobView:

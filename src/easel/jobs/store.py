@@ -159,12 +159,14 @@ class JobStore:
                 or 0
             )
 
-    def recent_for_key(self, api_key_id: str, *, limit: int = 50) -> list[JobView]:
+    def recent_for_key(self, api_key_id: str, *, limit: int = 50, offset: int = 0) -> list[JobView]:
         with self._db.session() as session:
             rows = session.scalars(
                 select(Job)
                 .where(Job.api_key_id == api_key_id)
-                .order_by(Job.created_at.desc())
+                # the id breaks ties between jobs created in the same instant: pages never overlap
+                .order_by(Job.created_at.desc(), Job.id)
+                .offset(offset)
                 .limit(limit)
             ).all()
             return [_view(row) for row in rows]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from easel.accounts.service import AccountsService
 from easel.billing.service import BillingService
+from easel.db.models import CreditLedgerEntry
 from easel.errors import Conflict, InvalidRequest, PaymentRequired
 
 
@@ -89,3 +91,27 @@ def test_grant_refuses_zero_and_overdraw(billing: BillingService, org: str) -> N
     with pytest.raises(InvalidRequest):
         billing.grant(org, -2_000)
     assert billing.grant(org, -1_000) == 0
+
+
+def test_daily_spend_sums_charges_per_utc_day_with_zero_days(
+    billing: BillingService, org: str
+) -> None:
+    billing.grant(org, 100_000)
+    for milli in (1_500, 2_000):
+        billing.commit(billing.reserve(org, milli).id)
+    today = datetime.now(UTC).date()
+    # a charge three days ago, and one older than the window
+    with billing._db.session() as session:
+        for days_ago, milli in ((2, 4_000), (9, 8_000)):
+            session.add(
+                CreditLedgerEntry(
+                    organization_id=org,
+                    kind="charge",
+                    delta_milli=-milli,
+                    balance_after_milli=0,
+                    created_at=datetime.now(UTC) - timedelta(days=days_ago),
+                )
+            )
+    spend = billing.daily_spend(org, days=5, today=today)
+    assert [s.day for s in spend] == [today - timedelta(days=n) for n in range(4, -1, -1)]
+    assert [s.credits for s in spend] == [0, 0, 4.0, 0, 3.5]

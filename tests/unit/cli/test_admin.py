@@ -45,6 +45,10 @@ def test_user_org_member_key_and_credits(env: dict[str, str]) -> None:
     assert secret[:10] in listing and secret not in listing
 
     assert run(env, "credits", "grant", org_id, "12.5", "--note", "pilot") == "12.5"
+    orgs = run(env, "org", "list")
+    assert org_id in orgs and "Ops team" in orgs and "12.5" in orgs
+    members = run(env, "member", "list", org_id)
+    assert "ops@example.com" in members and "OWNER" in members
     shown = run(env, "credits", "show", org_id)
     assert "available: 12.5" in shown and "pilot" in shown and "grant" in shown
 

@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
 from easel.api.deps import AppServices, CurrentPrincipal
-from easel.api.openapi import error_responses
+from easel.api.openapi import binary_response, error_responses
 from easel.api.v1.schemas import GenerationError, GenerationStatus
 from easel.billing.prices import from_milli
+from easel.errors import NotFound
+from easel.generation.codec import public_parameters
 from easel.jobs.models import JobView
 
 router = APIRouter(prefix="/v1", tags=["v1/generation"])
+
+ARTIFACT_HEADERS = {
+    "Seed": {"description": "The seed of the image.", "schema": {"type": "integer"}},
+    "Finish-Reason": {
+        "description": "SUCCESS or CONTENT_FILTERED.",
+        "schema": {"type": "string", "enum": ["SUCCESS", "CONTENT_FILTERED"]},
+    },
+}
 
 
 def status_of(view: JobView) -> GenerationStatus:
@@ -39,6 +50,7 @@ def status_of(view: JobView) -> GenerationStatus:
         error=GenerationError(name=view.error_name, message=view.error_message or "")
         if view.error_name
         else None,
+        parameters=public_parameters(view.params),
     )
 
 
@@ -75,10 +87,15 @@ async def cancel_generation(
     responses=error_responses(400, 401, 403, 429, 500),
 )
 async def list_generations(
-    principal: CurrentPrincipal, services: AppServices, limit: int = 50
+    principal: CurrentPrincipal,
+    services: AppServices,
+    limit: int = 50,
+    offset: Annotated[int, Query(ge=0, description="Skip this many (the next page).")] = 0,
 ) -> list[GenerationStatus]:
     """easel extension: this key's recent and in-progress generations, newest first."""
-    views = await services.jobs.recent(principal.api_key_id, limit=min(max(limit, 1), 200))
+    views = await services.jobs.recent(
+        principal.api_key_id, limit=min(max(limit, 1), 200), offset=offset
+    )
     return [status_of(view) for view in views]
 
 
@@ -92,6 +109,42 @@ async def get_generation(
 ) -> GenerationStatus:
     """easel extension: status, progress and timings of one generation."""
     return status_of(await services.jobs.get(principal.api_key_id, generation_id))
+
+
+@router.get(
+    "/generations/{generation_id}/artifacts/{index}",
+    response_class=Response,
+    responses={
+        200: binary_response(
+            "The image, with its `Seed` and `Finish-Reason` headers.",
+            media_types=("image/png", "image/jpeg", "image/webp"),
+            headers=ARTIFACT_HEADERS,
+        ),
+        **error_responses(400, 401, 403, 404, 409, 429, 500),
+    },
+)
+async def generation_artifact(
+    generation_id: str,
+    index: Annotated[int, Path(ge=0, description="Which image, from 0.")],
+    principal: CurrentPrincipal,
+    services: AppServices,
+) -> Response:
+    """easel extension: one image of a finished generation, while it is kept."""
+    view = await services.jobs.get(principal.api_key_id, generation_id)
+    outputs = await services.generation.result(view)
+    if index >= len(outputs):
+        raise NotFound(f"index: the generation has {len(outputs)} image(s); {index} is past them")
+    output = outputs[index]
+    return Response(
+        output.data,
+        media_type=output.media_type,
+        headers={
+            "Seed": str(output.seed),
+            "Finish-Reason": output.finish_reason,
+            # results do not change; a browser may keep them for the session
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
 
 
 @router.get(

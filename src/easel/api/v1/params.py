@@ -13,11 +13,9 @@ import re
 from collections.abc import Iterable
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from easel.api import jsonbody
-from easel.api.errors import describe_errors
-from easel.errors import InvalidRequest
 from easel.generation.images import MaskSource
 
 Sampler = Literal[
@@ -166,12 +164,7 @@ _PROMPT_PART = re.compile(r"text_prompts\[(\d+)\]\[(text|weight)\]")
 
 def validate_body(model: type[Model], data: Any) -> Model:
     """Validate `data` against `model`, turning pydantic errors into one 400."""
-    if not isinstance(data, dict):
-        raise InvalidRequest("body: must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidRequest(describe_errors(exc.errors(include_url=False))) from exc
+    return jsonbody.validate_object(model, data)
 
 
 def parse_json(raw: bytes) -> Any:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class OrganizationMembership(BaseModel):
@@ -85,3 +85,38 @@ class GenerationStatus(BaseModel):
     credits_charged: float
     artifacts: int
     error: GenerationError | None
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The request as the generation stored it: `operation`, every parameter "
+        "as sent, `seeds` (one per image, resolved) and the names of its `input_images`.",
+    )
+
+
+class ApiKey(BaseModel):
+    """easel's extension: one of the caller's API keys, without its secret."""
+
+    id: str
+    name: str
+    prefix: str = Field(description="The start of the secret, enough to recognise the key.")
+    created_at: datetime
+    last_used_at: datetime | None = Field(
+        description="When a request last authenticated with it (written within seconds)."
+    )
+    revoked_at: datetime | None
+
+
+class CreatedApiKey(ApiKey):
+    secret: str = Field(description="The whole key. Shown once: it is stored only as a hash.")
+
+
+class CreateApiKeyRequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="", max_length=200, description="A label for the key.")
+
+
+class DailyCredits(BaseModel):
+    """easel's extension: credits charged to the organization in scope on one UTC day."""
+
+    day: date
+    credits: float

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import anyio
-from fastapi import APIRouter
+from typing import Annotated
 
-from easel.api.deps import AppServices, PrincipalOr401
+import anyio
+from fastapi import APIRouter, Query
+
+from easel.api.deps import AppServices, CurrentPrincipal, PrincipalOr401
 from easel.api.openapi import error_responses
-from easel.api.v1.schemas import AccountResponseBody, BalanceResponseBody, OrganizationMembership
+from easel.api.v1.schemas import (
+    AccountResponseBody,
+    BalanceResponseBody,
+    DailyCredits,
+    OrganizationMembership,
+)
 
 router = APIRouter(prefix="/v1/user", tags=["v1/user"])
 
@@ -43,3 +50,21 @@ async def user_balance(principal: PrincipalOr401, services: AppServices) -> Bala
         services.billing.available_credits, principal.organization_id
     )
     return BalanceResponseBody(credits=credits)
+
+
+@router.get(
+    "/credits/daily",
+    response_model=list[DailyCredits],
+    responses=error_responses(400, 401, 403, 429, 500),
+)
+async def daily_credits(
+    principal: CurrentPrincipal,
+    services: AppServices,
+    days: Annotated[int, Query(ge=1, le=366, description="How many days, today included.")] = 30,
+) -> list[DailyCredits]:
+    """easel extension: credits charged to the organization in scope per UTC day, oldest
+    first."""
+    spend = await anyio.to_thread.run_sync(
+        lambda: services.billing.daily_spend(principal.organization_id, days=days)
+    )
+    return [DailyCredits(day=s.day, credits=s.credits) for s in spend]

@@ -1,0 +1,1 @@
+"""Administration: organizations, members and credits, for the admin CLI and `/admin/*`."""

@@ -1,0 +1,45 @@
+// What the studio reads from the server's OpenAPI document: the v2beta operations and
+// the choices (enums, defaults) of each body, so the forms follow the API, not a copy.
+
+let documentPromise = null;
+
+export function openapi() {
+  documentPromise ??= fetch("/openapi.json").then((response) => response.json());
+  return documentPromise;
+}
+
+function resolve(document, schema) {
+  if (schema && schema.$ref) {
+    return document.components.schemas[schema.$ref.split("/").pop()];
+  }
+  return schema || {};
+}
+
+// The properties of the body an operation takes (JSON or multipart).
+export function bodyProperties(document, path) {
+  const content = document.paths[path]?.post?.requestBody?.content || {};
+  const media = content["application/json"] || content["multipart/form-data"];
+  const schema = resolve(document, media?.schema);
+  const properties = {};
+  for (const [name, property] of Object.entries(schema.properties || {})) {
+    properties[name] = resolve(document, property);
+  }
+  return properties;
+}
+
+// A property's allowed values, through `anyOf: [{enum}, {type: null}]` too.
+export function enumOf(property) {
+  if (!property) return null;
+  if (property.enum) return property.enum;
+  for (const choice of property.anyOf || []) {
+    if (choice.enum) return choice.enum;
+  }
+  return null;
+}
+
+// The v2beta operations that answer an image at once: path and a readable name.
+export function v2betaGenerateOperations(document) {
+  return Object.keys(document.paths)
+    .filter((path) => path.startsWith("/v2beta/stable-image/generate/") && document.paths[path].post)
+    .map((path) => ({ path, name: `v2beta ${path.split("/").pop()}` }));
+}
