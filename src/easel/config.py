@@ -182,8 +182,19 @@ class StorageSettings(BaseModel):
 
 
 class JobSettings(BaseModel):
-    executor: Literal["inprocess"] = Field(
-        default="inprocess", description="inprocess: run jobs in worker threads of this process"
+    executor: Literal["local", "inprocess"] = Field(
+        default="local",
+        description="local: one worker process per device runs the generations, the API "
+        "process keeps the queue; inprocess: worker threads of the API process (tests, "
+        "tiny deployments)",
+    )
+    devices: list[str] = Field(
+        default_factory=list,
+        description="local executor: the devices that get worker processes (JSON list, e.g. "
+        '["cuda:0","cuda:1"]); empty: every CUDA device, else [engine] device (or the CPU)',
+    )
+    processes_per_device: int = Field(
+        default=1, ge=1, description="local executor: worker processes on each device"
     )
     lease_seconds: float = Field(
         default=30.0,
@@ -192,7 +203,9 @@ class JobSettings(BaseModel):
         "lease expired is failed and its credits released",
     )
     workers: int = Field(
-        default=1, ge=1, description="Worker threads running batches at once in this process"
+        default=1,
+        ge=1,
+        description="inprocess executor: worker threads running batches at once in the API process",
     )
     batching: bool = Field(
         default=True,

@@ -8,9 +8,14 @@ each object receives the values it uses.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from multiprocessing.connection import Connection
 
 import anyio
 
@@ -24,7 +29,9 @@ from easel.engines.base import EngineSource
 from easel.engines.registry import EngineRegistry
 from easel.generation.service import GenerationService, WorkDecoder
 from easel.jobs.executors.base import Executor
+from easel.jobs.executors.channel import Channel
 from easel.jobs.executors.inprocess import InProcessExecutor
+from easel.jobs.executors.processes import ProcessExecutor, spawn_workers
 from easel.jobs.lease import LeaseKeeper
 from easel.jobs.notify import JobNotifier
 from easel.jobs.runner import JobRunner
@@ -32,6 +39,7 @@ from easel.jobs.scheduler import FairScheduler, SchedulerLimits
 from easel.jobs.service import JobService
 from easel.jobs.store import JobStore, process_owner
 from easel.jobs.sweeper import Sweeper
+from easel.jobs.worker import WorkerLoop
 from easel.safety.outputs import TermClassifier
 from easel.safety.prompts import PromptFilter
 from easel.storage.base import ArtifactStore
@@ -57,6 +65,8 @@ class Core:
     jobs: JobService
     generation: GenerationService
     key_usage: KeyUsageRecorder
+    # the local worker processes (jobs.executor = "local"); None: jobs run in this process
+    workers: ProcessExecutor | None = None
     _sweepers: list[Sweeper] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -64,9 +74,13 @@ class Core:
         if self.settings.database.migrate_on_start:
             migrate.upgrade(self.settings.database_url)
         await anyio.to_thread.run_sync(self.jobs.recover_expired_leases)
+        preload = self.settings.engine.preload
+        self.engines.check_preload(preload)  # a typo fails the start here, not in a worker
         await self.executor.start()
-        # models named in [engine] preload load in the background; /readyz waits for them
-        self.engines.preload_in_background(self.settings.engine.preload)
+        if self.workers is None:
+            # models named in [engine] preload load in the background; /readyz waits for them
+            # (worker processes preload their own)
+            self.engines.preload_in_background(preload)
         jobs = self.settings.jobs
         self._sweepers = [
             Sweeper(self.jobs.sweep_expired, jobs.sweep_interval_seconds),
@@ -76,6 +90,12 @@ class Core:
         for sweeper in self._sweepers:
             sweeper.start()
         self.key_usage.start()
+
+    def not_ready(self) -> str | None:
+        """Why generations cannot run yet (workers starting, models loading), else None."""
+        if self.workers is not None:
+            return self.workers.not_ready()
+        return self.engines.not_ready()
 
     async def stop(self) -> None:
         await anyio.to_thread.run_sync(self.key_usage.close)
@@ -123,7 +143,10 @@ def build_artifacts(settings: Settings) -> ArtifactStore:
 
 
 def build_core(settings: Settings, *, engine_source: EngineSource | None = None) -> Core:
-    """Build the core objects. `engine_source` replaces the engines jobs run on (tests)."""
+    """Build the core objects. `engine_source` replaces the engines jobs run on (tests;
+    `jobs.executor = "inprocess"` only: a fake engine cannot cross into a worker process)."""
+    if engine_source is not None and settings.jobs.executor != "inprocess":
+        raise ValueError('an injected engine_source needs jobs.executor = "inprocess"')
     ledger = build_ledger(settings)
     db, billing = ledger.db, ledger.billing
     engines = build_engines(settings)
@@ -143,7 +166,9 @@ def build_core(settings: Settings, *, engine_source: EngineSource | None = None)
         progress_interval=jobs.progress_interval_seconds,
         notify=notifier.notify,
     )
-    executor = build_executor(settings, runner, store, LeaseKeeper(store, owner, lease))
+    executor = build_executor(
+        settings, runner, store, LeaseKeeper(store, owner, lease), notify=notifier.notify
+    )
     job_service = JobService(
         store=store,
         artifacts=artifacts,
@@ -171,11 +196,17 @@ def build_core(settings: Settings, *, engine_source: EngineSource | None = None)
             prompt_filter=PromptFilter(settings.safety.blocked_terms),
         ),
         key_usage=ledger.key_usage,
+        workers=executor if isinstance(executor, ProcessExecutor) else None,
     )
 
 
 def build_executor(
-    settings: Settings, runner: JobRunner, store: JobStore, leases: LeaseKeeper
+    settings: Settings,
+    runner: JobRunner,
+    store: JobStore,
+    leases: LeaseKeeper,
+    *,
+    notify: Callable[[str], None],
 ) -> Executor:
     jobs = settings.jobs
     scheduler = FairScheduler(
@@ -186,4 +217,116 @@ def build_executor(
             max_batch_size=jobs.max_batch_size if jobs.batching else 1,
         )
     )
-    return InProcessExecutor(scheduler, runner, store, leases, workers=jobs.workers)
+    if jobs.executor == "inprocess":
+        return InProcessExecutor(scheduler, runner, store, leases, workers=jobs.workers)
+    if _in_memory(settings.database_url):
+        raise ValueError(
+            'jobs.executor = "local": worker processes cannot share an in-memory SQLite '
+            'database; use a database file (the default) or jobs.executor = "inprocess"'
+        )
+    return ProcessExecutor(
+        scheduler,
+        store,
+        leases,
+        devices=worker_devices(settings),
+        start_worker=spawn_workers(functools.partial(run_worker, settings)),
+        notify=notify,
+    )
+
+
+# -- local worker processes ------------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    """What a local worker process runs on: the job store, its device's engines, a runner."""
+
+    db: Database
+    store: JobStore
+    engines: EngineRegistry
+    runner: JobRunner
+    leases: LeaseKeeper
+
+    def close(self) -> None:
+        self.engines.unload_all()
+        self.db.dispose()
+
+
+def build_worker(
+    settings: Settings,
+    device: str,
+    *,
+    notify: Callable[[str], None],
+    engine_source: EngineSource | None = None,
+) -> Worker:
+    """Build a worker for `device` ("cuda:1", "cpu"); `notify` hears of every job change."""
+    settings = settings.model_copy(
+        update={"engine": settings.engine.model_copy(update={"device": device})}
+    )
+    db = Database(settings.database_url, echo=settings.database.echo)
+    store = JobStore(db, BillingService(db))
+    engines = build_engines(settings)
+    jobs = settings.jobs
+    owner = process_owner()
+    lease = timedelta(seconds=jobs.lease_seconds)
+    runner = JobRunner(
+        store,
+        build_artifacts(settings),
+        engine_source or engines,
+        WorkDecoder(TermClassifier(settings.safety.output_flag_terms)),
+        owner=owner,
+        lease=lease,
+        progress_interval=jobs.progress_interval_seconds,
+        notify=notify,
+    )
+    return Worker(db, store, engines, runner, LeaseKeeper(store, owner, lease))
+
+
+def run_worker(settings: Settings, connection: Connection, device: str) -> None:
+    """The main function of a local worker process (what `spawn` runs)."""
+    # Ctrl-C reaches the whole process group; the API process stops its workers itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(
+        level=settings.server.log_level.upper(),
+        format=f"%(asctime)s %(levelname)s %(name)s [worker {device}] %(message)s",
+    )
+    channel = Channel(connection)
+    worker = build_worker(settings, device, notify=lambda job_id: loop.job_changed(job_id))
+    loop = WorkerLoop(
+        channel,
+        worker.runner,
+        worker.store,
+        worker.leases,
+        preload=lambda: worker.engines.preload_in_background(settings.engine.preload),
+        not_ready=worker.engines.not_ready,
+        # the API process died: exit now; the leases expire and recovery settles the jobs
+        orphaned=lambda: os._exit(1),
+    )
+    try:
+        loop.serve()
+    finally:
+        worker.close()
+
+
+def worker_devices(settings: Settings) -> list[str]:
+    """The devices of the local worker processes, one entry per process."""
+    jobs = settings.jobs
+    devices = list(jobs.devices) or _detected_devices(settings.engine.device)
+    return [device for device in devices for _ in range(jobs.processes_per_device)]
+
+
+def _detected_devices(configured: str) -> list[str]:
+    if configured != "auto":
+        return [configured]
+    try:
+        import torch
+    except ImportError:  # no inference extra: only torch-free engines (lanczos) run
+        return ["cpu"]
+    if count := torch.cuda.device_count():
+        return [f"cuda:{index}" for index in range(count)]
+    mps = getattr(torch.backends, "mps", None)
+    return ["mps"] if mps is not None and mps.is_available() else ["cpu"]
+
+
+def _in_memory(url: str) -> bool:
+    return url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") == "sqlite:")
