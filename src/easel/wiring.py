@@ -12,10 +12,13 @@ import functools
 import logging
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import anyio
 
@@ -318,14 +321,25 @@ def worker_devices(settings: Settings) -> list[str]:
 def _detected_devices(configured: str) -> list[str]:
     if configured != "auto":
         return [configured]
-    try:
-        import torch
-    except ImportError:  # no inference extra: only torch-free engines (lanczos) run
-        return ["cpu"]
-    if count := torch.cuda.device_count():
-        return [f"cuda:{index}" for index in range(count)]
-    mps = getattr(torch.backends, "mps", None)
-    return ["mps"] if mps is not None and mps.is_available() else ["cpu"]
+    if not any(Path("/dev").glob("nvidia[0-9]*")):
+        # no NVIDIA device: the CPU on Linux; elsewhere the worker resolves "auto" (Apple MPS)
+        return ["cpu"] if sys.platform.startswith("linux") else ["auto"]
+    # Count the CUDA devices torch sees in a throwaway interpreter: torch stays out of
+    # the API process (hundreds of MB), and CUDA_VISIBLE_DEVICES and CPU-only wheels count.
+    probe = subprocess.run(
+        [sys.executable, "-c", _CUDA_PROBE], capture_output=True, text=True, timeout=300
+    )
+    count = int(probe.stdout.strip() or 0) if probe.returncode == 0 else 0
+    return [f"cuda:{index}" for index in range(count)] or ["cpu"]
+
+
+_CUDA_PROBE = """
+try:
+    import torch
+    print(torch.cuda.device_count())
+except ImportError:
+    print(0)
+"""
 
 
 def _in_memory(url: str) -> bool:
