@@ -191,7 +191,8 @@ class JobSettings(BaseModel):
     devices: list[str] = Field(
         default_factory=list,
         description="local executor: the devices that get worker processes (JSON list, e.g. "
-        '["cuda:0","cuda:1"]); empty: every CUDA device, else [engine] device (or the CPU)',
+        '["cuda:0","cuda:1"]); empty: [engine] device when set, else every CUDA '
+        "device, else the CPU",
     )
     processes_per_device: int = Field(
         default=1, ge=1, description="local executor: worker processes on each device"
