@@ -187,7 +187,7 @@ async def rig() -> Iterator[Rig]:  # type: ignore[misc]
     notified: list[str] = []
     started = threading.Semaphore(0)
     hold: set[str] = set()
-    not_ready: list[str | None] = [None]
+    not_ready: list[str | None] = ["loading engines: sd"]  # until the test sets it
 
     def start_worker(device: str) -> ThreadWorker:
         worker = ThreadWorker(store, len(workers), hold, not_ready)
@@ -279,19 +279,17 @@ async def test_a_dead_worker_is_replaced_its_started_job_failed_and_unstarted_re
 async def test_a_job_the_dead_worker_never_started_runs_on_the_next_one(rig: Rig) -> None:
     first = rig.next_worker()
     first.kill()  # dead before it takes anything; the executor only finds out on send
+    rig.hold.add("a")
     submit(rig, "a")
     second = rig.next_worker()
-    rig.hold.add("a")
     wait(second.runner.running)
     assert second.runner.ran == [["a"]]
     assert rig.store.failures == []
 
 
 async def test_readiness_comes_from_the_workers(rig: Rig) -> None:
-    rig.not_ready[0] = "loading engines: sd"
     worker = rig.next_worker()
-    # before the worker says it started, and while it preloads, it is not ready
-    assert rig.executor.not_ready() in ("worker cpu: starting", "worker cpu: loading engines: sd")
+    # the fake worker preloads until `preloaded` is set
     eventually(lambda: rig.executor.not_ready() == "worker cpu: loading engines: sd")
     rig.not_ready[0] = None
     worker.preloaded.set()
@@ -308,6 +306,18 @@ async def test_stop_fails_queued_jobs_and_cancels_the_running_one(rig: Rig) -> N
     assert worker.runner.cancelled == ["a"]
     assert [f[0] for f in rig.store.failures] == ["b"]
     assert rig.executor.not_ready() == "worker cpu: stopped"
+
+
+def test_workers_not_yet_started_are_not_ready() -> None:
+    executor = ProcessExecutor(
+        FairScheduler(SchedulerLimits()),
+        FakeStore(),  # type: ignore[arg-type]
+        FakeLeases(),  # type: ignore[arg-type]
+        devices=["cuda:0", "cuda:0"],
+        start_worker=lambda device: None,  # type: ignore[arg-type,return-value]
+        notify=lambda job_id: None,
+    )
+    assert executor.not_ready() == "worker cuda:0#1: starting; worker cuda:0#2: starting"
 
 
 def test_a_worker_whose_api_process_is_gone_stops() -> None:

@@ -60,9 +60,7 @@ class InProcessExecutor:
         )
 
     def cancel(self, job_id: str) -> bool:
-        queued = self.scheduler.remove(job_id)
-        if queued is not None:
-            queued.cancel.set()
+        if self.scheduler.cancel(job_id):
             return True
         with self._lock:
             running = self._running.get(job_id)

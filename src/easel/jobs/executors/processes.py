@@ -212,9 +212,7 @@ class ProcessExecutor:
         )
 
     def cancel(self, job_id: str) -> bool:
-        queued = self.scheduler.remove(job_id)
-        if queued is not None:
-            queued.cancel.set()
+        if self.scheduler.cancel(job_id):
             return True
         for slot in self._slots:
             with slot.lock:
