@@ -75,8 +75,17 @@ def parse_args() -> argparse.Namespace:
         default="local",
         help="the server's jobs.executor: local worker process (split) or API-process thread",
     )
-    parser.add_argument("--output", type=Path, default=h.BENCH_DIR / "overhead.md")
-    return parser.parse_args()
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="default: bench/overhead.md (local), bench/overhead-inprocess.md (inprocess)",
+    )
+    args = parser.parse_args()
+    if args.output is None:
+        name = "overhead.md" if args.executor == "local" else "overhead-inprocess.md"
+        args.output = h.BENCH_DIR / name
+    return args
 
 
 # --------------------------------------------------------------------------- the two paths
@@ -245,7 +254,7 @@ def report(args: argparse.Namespace, facts: dict[str, str], results: Results) ->
         ["process", "peak RSS (MiB)", "how"],
         [
             [
-                "`easel serve` (HTTP path), with its worker process",
+                "`easel serve` (HTTP path), with its child processes if any",
                 f"{results.server_hwm_mib:.0f}",
                 "VmHWM in /proc/<pid>/status after the runs, summed over the server's processes",
             ],
@@ -321,7 +330,7 @@ def cpu_table(results: Results) -> str:
         [
             ["direct-call process", f"{direct:.2f}", _list(results.direct_cpu, 2)],
             [
-                "`easel serve` (with its worker process)",
+                "`easel serve` (with its child processes if any)",
                 f"{server:.2f}",
                 _list([r.cpu for r in results.http], 2),
             ],
