@@ -93,9 +93,10 @@ class Server:
         match = KEY_LINE.search(self.log())
         return match.group(1) if match else ""
 
-    def peak_rss_mib(self) -> float:
-        """The process's RSS high-water mark (VmHWM), in MiB."""
-        return vm_hwm_kib(self.pid) / 1024
+    def peak_rss_mib(self, *, with_children: bool = False) -> float:
+        """The process's RSS high-water mark (VmHWM), in MiB; summed with its children's."""
+        pids = [self.pid, *(children(self.pid) if with_children else [])]
+        return sum(vm_hwm_kib(pid) for pid in pids) / 1024
 
 
 @contextmanager
@@ -344,6 +345,19 @@ def process_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (an easel server's worker processes)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a running process and of its live children (its workers)."""
+    return sum(process_cpu_seconds(p) for p in [pid, *children(pid)])
 
 
 def _our_cpu_seconds() -> float:

@@ -99,11 +99,11 @@ class SleepEngines:
 
 def worker_main() -> None:
     from easel.config import load_settings
-    from easel.wiring import build_worker
+    from easel.wiring import build_celery_worker
 
     settings = load_settings()
     specs = {spec.id: spec for spec in settings.engines}
-    worker = build_worker(settings, engine_source=SleepEngines(specs))  # type: ignore[arg-type]
+    worker = build_celery_worker(settings, engine_source=SleepEngines(specs))  # type: ignore[arg-type]
     raise SystemExit(worker.run(loglevel="INFO"))  # bench waits for " ready."
 
 

@@ -13,10 +13,12 @@ from easel.config import Settings
 
 
 def make_settings(data_dir: Path, db_url: str | None = None, **overrides: Any) -> Settings:
-    """Settings for a test app: no bootstrap, the given database, everything else default."""
+    """Settings for a test app: no bootstrap, the given database, jobs in this process
+    (injected fake engines cannot cross into worker processes), everything else default."""
     server = {"data_dir": data_dir, "bootstrap": False, **overrides.pop("server", {})}
     database = {"url": db_url, **overrides.pop("database", {})}
-    return Settings(server=server, database=database, **overrides)
+    jobs = {"executor": "inprocess", **overrides.pop("jobs", {})}
+    return Settings(server=server, database=database, jobs=jobs, **overrides)
 
 
 @dataclass(frozen=True)

@@ -203,10 +203,21 @@ class StorageSettings(BaseModel):
 
 
 class JobSettings(BaseModel):
-    executor: Literal["inprocess", "celery"] = Field(
-        default="inprocess",
-        description="inprocess: run jobs in worker threads of this process; celery: queue "
-        "them on a broker for `easel worker` processes on any host (needs PostgreSQL)",
+    executor: Literal["local", "inprocess", "celery"] = Field(
+        default="local",
+        description="local: one worker process per device runs the generations, the API "
+        "process keeps the queue; inprocess: worker threads of the API process (tests, "
+        "tiny deployments); celery: queue them on a broker for `easel worker` processes "
+        "on any host (needs PostgreSQL)",
+    )
+    devices: list[str] = Field(
+        default_factory=list,
+        description="local executor: the devices that get worker processes (JSON list, e.g. "
+        '["cuda:0","cuda:1"]); empty: [engine] device when set, else every CUDA '
+        "device, else the CPU",
+    )
+    processes_per_device: int = Field(
+        default=1, ge=1, description="local executor: worker processes on each device"
     )
     lease_seconds: float = Field(
         default=30.0,
@@ -215,7 +226,9 @@ class JobSettings(BaseModel):
         "lease expired is failed and its credits released",
     )
     workers: int = Field(
-        default=1, ge=1, description="Worker threads running batches at once in this process"
+        default=1,
+        ge=1,
+        description="inprocess executor: worker threads running batches at once in the API process",
     )
     batching: bool = Field(
         default=True,

@@ -8,9 +8,17 @@ each object receives the values it uses.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -26,7 +34,9 @@ from easel.engines.base import EngineSource
 from easel.engines.registry import EngineRegistry
 from easel.generation.service import GenerationService, WorkDecoder
 from easel.jobs.executors.base import Executor
+from easel.jobs.executors.channel import Channel
 from easel.jobs.executors.inprocess import InProcessExecutor
+from easel.jobs.executors.processes import ProcessExecutor, spawn_workers
 from easel.jobs.lease import LeaseKeeper
 from easel.jobs.notify import JobNotifier
 from easel.jobs.runner import JobRunner
@@ -34,6 +44,7 @@ from easel.jobs.scheduler import FairScheduler, SchedulerLimits
 from easel.jobs.service import JobService
 from easel.jobs.store import JobStore, process_owner
 from easel.jobs.sweeper import Sweeper
+from easel.jobs.worker import WorkerLoop
 from easel.safety.outputs import TermClassifier
 from easel.safety.prompts import PromptFilter
 from easel.storage.base import ArtifactStore
@@ -60,6 +71,8 @@ class Core:
     generation: GenerationService
     key_usage: KeyUsageRecorder
     admin: AdminService
+    # the local worker processes (jobs.executor = "local"); None: jobs run in this process
+    workers: ProcessExecutor | None = None
     _sweepers: list[Sweeper] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -67,9 +80,13 @@ class Core:
         if self.settings.database.migrate_on_start:
             migrate.upgrade(self.settings.database_url)
         await anyio.to_thread.run_sync(self.jobs.recover_expired_leases)
+        preload = self.settings.engine.preload
+        self.engines.check_preload(preload)  # a typo fails the start here, not in a worker
         await self.executor.start()
-        # models named in [engine] preload load in the background; /readyz waits for them
-        self.engines.preload_in_background(self.settings.engine.preload)
+        if self.workers is None:
+            # models named in [engine] preload load in the background; /readyz waits for them
+            # (worker processes preload their own)
+            self.engines.preload_in_background(preload)
         jobs = self.settings.jobs
         self._sweepers = [
             Sweeper(self.jobs.sweep_expired, jobs.sweep_interval_seconds, name="easel-retention"),
@@ -81,6 +98,12 @@ class Core:
         for sweeper in self._sweepers:
             sweeper.start()
         self.key_usage.start()
+
+    def not_ready(self) -> str | None:
+        """Why generations cannot run yet (workers starting, models loading), else None."""
+        if self.workers is not None:
+            return self.workers.not_ready()
+        return self.engines.not_ready()
 
     async def stop(self) -> None:
         await anyio.to_thread.run_sync(self.key_usage.close)
@@ -160,7 +183,10 @@ def queued_lease(settings: Settings, lease: timedelta) -> timedelta:
 
 
 def build_core(settings: Settings, *, engine_source: EngineSource | None = None) -> Core:
-    """Build the core objects. `engine_source` replaces the engines jobs run on (tests)."""
+    """Build the core objects. `engine_source` replaces the engines jobs run on (tests;
+    `jobs.executor = "inprocess"` only: a fake engine cannot cross into a worker process)."""
+    if engine_source is not None and settings.jobs.executor != "inprocess":
+        raise ValueError('an injected engine_source needs jobs.executor = "inprocess"')
     ledger = build_ledger(settings)
     db, billing = ledger.db, ledger.billing
     engines = build_engines(settings)
@@ -183,7 +209,9 @@ def build_core(settings: Settings, *, engine_source: EngineSource | None = None)
     executor = (
         build_celery_executor(settings, store, notifier, owner)
         if jobs.executor == "celery"
-        else build_executor(settings, runner, store, LeaseKeeper(store, owner, lease))
+        else build_executor(
+            settings, runner, store, LeaseKeeper(store, owner, lease), notify=notifier.notify
+        )
     )
     job_service = JobService(
         store=store,
@@ -213,11 +241,17 @@ def build_core(settings: Settings, *, engine_source: EngineSource | None = None)
         ),
         key_usage=ledger.key_usage,
         admin=ledger.admin,
+        workers=executor if isinstance(executor, ProcessExecutor) else None,
     )
 
 
 def build_executor(
-    settings: Settings, runner: JobRunner, store: JobStore, leases: LeaseKeeper
+    settings: Settings,
+    runner: JobRunner,
+    store: JobStore,
+    leases: LeaseKeeper,
+    *,
+    notify: Callable[[str], None],
 ) -> Executor:
     jobs = settings.jobs
     scheduler = FairScheduler(
@@ -228,7 +262,130 @@ def build_executor(
             max_batch_size=jobs.max_batch_size if jobs.batching else 1,
         )
     )
-    return InProcessExecutor(scheduler, runner, store, leases, workers=jobs.workers)
+    if jobs.executor == "inprocess":
+        return InProcessExecutor(scheduler, runner, store, leases, workers=jobs.workers)
+    if _in_memory(settings.database_url):
+        raise ValueError(
+            'jobs.executor = "local": worker processes cannot share an in-memory SQLite '
+            'database; use a database file (the default) or jobs.executor = "inprocess"'
+        )
+    return ProcessExecutor(
+        scheduler,
+        store,
+        leases,
+        devices=worker_devices(settings),
+        start_worker=spawn_workers(functools.partial(run_worker, settings)),
+        notify=notify,
+    )
+
+
+# -- local worker processes ------------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    """What a local worker process runs on: the job store, its device's engines, a runner."""
+
+    db: Database
+    store: JobStore
+    engines: EngineRegistry
+    runner: JobRunner
+    leases: LeaseKeeper
+
+    def close(self) -> None:
+        self.engines.unload_all()
+        self.db.dispose()
+
+
+def build_worker(
+    settings: Settings,
+    device: str,
+    *,
+    notify: Callable[[str], None],
+    engine_source: EngineSource | None = None,
+) -> Worker:
+    """Build a worker for `device` ("cuda:1", "cpu"); `notify` hears of every job change."""
+    settings = settings.model_copy(
+        update={"engine": settings.engine.model_copy(update={"device": device})}
+    )
+    db = Database(settings.database_url, echo=settings.database.echo)
+    store = JobStore(db, BillingService(db))
+    engines = build_engines(settings)
+    jobs = settings.jobs
+    owner = process_owner()
+    lease = timedelta(seconds=jobs.lease_seconds)
+    runner = JobRunner(
+        store,
+        build_artifacts(settings),
+        engine_source or engines,
+        WorkDecoder(TermClassifier(settings.safety.output_flag_terms)),
+        owner=owner,
+        lease=lease,
+        progress_interval=jobs.progress_interval_seconds,
+        notify=notify,
+    )
+    return Worker(db, store, engines, runner, LeaseKeeper(store, owner, lease))
+
+
+def run_worker(settings: Settings, connection: Connection, device: str) -> None:
+    """The main function of a local worker process (what `spawn` runs)."""
+    # Ctrl-C reaches the whole process group; the API process stops its workers itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(
+        level=settings.server.log_level.upper(),
+        format=f"%(asctime)s %(levelname)s %(name)s [worker {device}] %(message)s",
+    )
+    channel = Channel(connection)
+    worker = build_worker(settings, device, notify=lambda job_id: loop.job_changed(job_id))
+    loop = WorkerLoop(
+        channel,
+        worker.runner,
+        worker.store,
+        worker.leases,
+        preload=lambda: worker.engines.preload_in_background(settings.engine.preload),
+        not_ready=worker.engines.not_ready,
+        # the API process died: exit now; the leases expire and recovery settles the jobs
+        orphaned=lambda: os._exit(1),
+    )
+    try:
+        loop.serve()
+    finally:
+        worker.close()
+
+
+def worker_devices(settings: Settings) -> list[str]:
+    """The devices of the local worker processes, one entry per process."""
+    jobs = settings.jobs
+    devices = list(jobs.devices) or _detected_devices(settings.engine.device)
+    return [device for device in devices for _ in range(jobs.processes_per_device)]
+
+
+def _detected_devices(configured: str) -> list[str]:
+    if configured != "auto":
+        return [configured]
+    if not any(Path("/dev").glob("nvidia[0-9]*")):
+        # no NVIDIA device: the CPU on Linux; elsewhere the worker resolves "auto" (Apple MPS)
+        return ["cpu"] if sys.platform.startswith("linux") else ["auto"]
+    # Count the CUDA devices torch sees in a throwaway interpreter: torch stays out of
+    # the API process (hundreds of MB), and CUDA_VISIBLE_DEVICES and CPU-only wheels count.
+    probe = subprocess.run(
+        [sys.executable, "-c", _CUDA_PROBE], capture_output=True, text=True, timeout=300
+    )
+    count = int(probe.stdout.strip() or 0) if probe.returncode == 0 else 0
+    return [f"cuda:{index}" for index in range(count)] or ["cpu"]
+
+
+_CUDA_PROBE = """
+try:
+    import torch
+    print(torch.cuda.device_count())
+except ImportError:
+    print(0)
+"""
+
+
+def _in_memory(url: str) -> bool:
+    return url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") == "sqlite:")
 
 
 # -- the celery executor and `easel worker` (celery is imported only here, lazily) ------------
@@ -265,7 +422,7 @@ def build_celery_executor(
     return CeleryExecutor(app, options, store, notifier, batches, owner=owner)
 
 
-def build_worker(settings: Settings, *, engine_source: EngineSource | None = None) -> Any:
+def build_celery_worker(settings: Settings, *, engine_source: EngineSource | None = None) -> Any:
     """`easel worker`: a celery worker running jobs with this core's runner and leases.
 
     Returns a `CeleryWorker` (typed loosely so that importing wiring never imports celery).

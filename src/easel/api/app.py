@@ -92,6 +92,7 @@ def create_app(
         rate_limiter=build_rate_limiter(settings.rate_limit, clock),
         metrics=Metrics(),
         auth_failures=build_auth_limit(settings.auth_limit, clock),
+        not_ready=core.not_ready,
     )
     log_budget = settings.request_log
     usage = UsageService(

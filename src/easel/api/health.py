@@ -23,7 +23,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses=error_responses(503))
 async def readyz(services: AppServices) -> dict[str, str]:
-    """The database answers and the engines in `[engine] preload` are loaded."""
+    """The database answers, the workers are up and the engines in `[engine] preload` loaded."""
 
     def ping() -> None:
         with services.db.engine.connect() as connection:
@@ -33,7 +33,7 @@ async def readyz(services: AppServices) -> dict[str, str]:
         await anyio.to_thread.run_sync(ping)
     except Exception as exc:  # any driver error means "not ready"
         raise Overloaded(f"database: not reachable ({type(exc).__name__})") from exc
-    if (loading := services.engines.not_ready()) is not None:
+    if (loading := services.not_ready()) is not None:
         raise Overloaded(loading)
     return {"status": "ready"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from easel.accounts.service import AccountsService
@@ -31,3 +32,5 @@ class Services:
     metrics: Metrics
     # failed authentications per client address; None: not limited
     auth_failures: TokenBuckets | None = None
+    # why generations cannot run yet (workers starting, models loading), else None
+    not_ready: Callable[[], str | None] = lambda: None

@@ -106,12 +106,12 @@ def worker(
     Needs jobs.executor = celery, a PostgreSQL database.url and the same storage, broker and
     engine settings as the API processes: EASEL_JOBS__EXECUTOR=celery EASEL_DATABASE__URL=…
     """
-    from easel.wiring import build_worker
+    from easel.wiring import build_celery_worker
 
     settings = cli_settings.load(config)
     _configure_logging(log_level or settings.server.log_level)
     try:
-        runner = build_worker(settings)
+        runner = build_celery_worker(settings)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

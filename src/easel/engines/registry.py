@@ -239,14 +239,18 @@ class EngineRegistry:
             self._acquire(engine_id)  # loads its model, evicting idle ones beyond the budget
             self._release(engine_id)
 
+    def check_preload(self, engine_ids: Sequence[str]) -> None:
+        """Raise `ValueError` naming the ids no engine has (a typo in `[engine] preload`)."""
+        unknown = [engine_id for engine_id in engine_ids if engine_id not in self._specs]
+        if unknown:
+            raise ValueError(f"[engine] preload: unknown engine ids {', '.join(unknown)}")
+
     def preload_in_background(self, engine_ids: Sequence[str]) -> threading.Thread | None:
         """Start `preload` in a daemon thread; `not_ready()` names what is still loading.
 
         Unknown ids raise `ValueError` at once, so a typo fails the start.
         """
-        unknown = [engine_id for engine_id in engine_ids if engine_id not in self._specs]
-        if unknown:
-            raise ValueError(f"[engine] preload: unknown engine ids {', '.join(unknown)}")
+        self.check_preload(engine_ids)
         if not engine_ids:
             return None
         with self._lock:

@@ -94,6 +94,14 @@ class FairScheduler:
                         return job
         return None
 
+    def cancel(self, job_id: str) -> bool:
+        """Take a cancelled job out of the queue and set its event; False if it is not queued."""
+        job = self.remove(job_id)
+        if job is None:
+            return False
+        job.cancel.set()
+        return True
+
     # -- consumers ---------------------------------------------------------------------
 
     def take(self, timeout: float | None = None) -> list[QueuedJob] | None:

@@ -26,7 +26,7 @@ from easel.errors import Cancelled, Conflict, GenerationNotFound, InvalidRequest
 from easel.jobs.executors.base import Executor
 from easel.jobs.models import JobView
 from easel.jobs.notify import JobNotifier
-from easel.jobs.store import IdempotencyClash, JobStore, NewJob
+from easel.jobs.store import WORKER_STOPPED, IdempotencyClash, JobStore, NewJob
 from easel.storage.base import ArtifactStore
 
 log = logging.getLogger("easel.jobs")
@@ -248,7 +248,7 @@ class JobService:
                 job_id,
                 status=500,
                 name="server_error",
-                message="The worker running the generation stopped before it finished.",
+                message=WORKER_STOPPED,
                 expired_before=now,
             ):
                 recovered += 1

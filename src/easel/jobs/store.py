@@ -30,6 +30,8 @@ from easel.db.models import Job
 from easel.jobs.models import Artifact, JobView
 
 OPEN = ("queued", "running")
+# the failure message of a job whose worker died or stopped renewing its lease
+WORKER_STOPPED = "The worker running the generation stopped before it finished."
 
 
 def process_owner() -> str:

@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 
 from easel.config import load_settings
@@ -24,8 +23,7 @@ from easel.engines.base import (
     ProgressCallback,
 )
 from easel.errors import Cancelled
-from easel.jobs.lease import LeaseKeeper
-from easel.wiring import build_core
+from easel.wiring import build_worker
 from tests.fakes import noise
 
 STEP_SECONDS = 0.05
@@ -73,15 +71,14 @@ def main(job_id: str) -> None:
     settings = load_settings()
     log = Path(os.environ["EASEL_TEST_STEP_LOG"])
     specs = {spec.id: spec for spec in settings.engines}
-    core = build_core(settings, engine_source=SlowEngines(specs, log))
-    leases = LeaseKeeper(
-        core.store, core.runner.owner, timedelta(seconds=settings.jobs.lease_seconds)
+    worker = build_worker(
+        settings, "cpu", notify=lambda job_id: None, engine_source=SlowEngines(specs, log)
     )
-    leases.start()
+    worker.leases.start()
     print("ready", flush=True)
-    core.runner.run([job_id])
-    leases.stop()
-    core.db.dispose()
+    worker.runner.run([job_id])
+    worker.leases.stop()
+    worker.close()
 
 
 if __name__ == "__main__":

@@ -105,3 +105,12 @@ def test_take_blocks_until_work_arrives() -> None:
     scheduler.put(job("a0", "a"))
     worker.join(5)
     assert ids(got[0]) == ["a0"]
+
+
+def test_cancel_takes_a_queued_job_out_and_sets_its_event() -> None:
+    scheduler = FairScheduler(SchedulerLimits())
+    queued = job("a", "org")
+    scheduler.put(queued)
+    assert scheduler.cancel("a") is True
+    assert queued.cancel.is_set() and scheduler.queued == 0
+    assert scheduler.cancel("a") is False

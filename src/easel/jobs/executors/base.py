@@ -7,7 +7,10 @@ from the job store and the artifact store.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
+
+from easel.jobs.store import JobStore
 
 
 class Executor(Protocol):
@@ -29,3 +32,22 @@ class Executor(Protocol):
         any worker sees within a step; this is the faster, in-process path.
         """
         ...
+
+
+def fail_unstarted(store: JobStore, job_ids: Iterable[str]) -> None:
+    """Settle jobs still queued when an executor stops: failed, their credits released."""
+    for job_id in job_ids:
+        store.fail(
+            job_id,
+            status=503,
+            name="server_shutting_down",
+            message="The server shut down before the generation started.",
+        )
+
+
+def fail_crashed_batch(store: JobStore, job_ids: Iterable[str]) -> None:
+    """Settle a batch whose runner raised (a bug): failed, their credits released."""
+    for job_id in job_ids:
+        store.fail(
+            job_id, status=500, name="server_error", message="The generation failed unexpectedly."
+        )

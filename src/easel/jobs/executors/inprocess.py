@@ -10,6 +10,7 @@ import threading
 
 import anyio
 
+from easel.jobs.executors.base import fail_crashed_batch, fail_unstarted
 from easel.jobs.lease import LeaseKeeper
 from easel.jobs.runner import JobRunner
 from easel.jobs.scheduler import FairScheduler, QueuedJob
@@ -45,13 +46,7 @@ class InProcessExecutor:
             self._threads.append(thread)
 
     async def stop(self) -> None:
-        for job in self.scheduler.close():
-            self._store.fail(
-                job.job_id,
-                status=503,
-                name="server_shutting_down",
-                message="The server shut down before the generation started.",
-            )
+        fail_unstarted(self._store, (job.job_id for job in self.scheduler.close()))
         with self._lock:
             for job in self._running.values():
                 job.cancel.set()
@@ -65,9 +60,7 @@ class InProcessExecutor:
         )
 
     def cancel(self, job_id: str) -> bool:
-        queued = self.scheduler.remove(job_id)
-        if queued is not None:
-            queued.cancel.set()
+        if self.scheduler.cancel(job_id):
             return True
         with self._lock:
             running = self._running.get(job_id)
@@ -89,13 +82,7 @@ class InProcessExecutor:
                 )
             except Exception:  # keep the worker alive and settle whatever the runner could not
                 log.exception("worker failed on a batch")
-                for job in batch:
-                    self._store.fail(
-                        job.job_id,
-                        status=500,
-                        name="server_error",
-                        message="The generation failed unexpectedly.",
-                    )
+                fail_crashed_batch(self._store, (job.job_id for job in batch))
             finally:
                 with self._lock:
                     for job in batch:
