@@ -1,8 +1,12 @@
 """`easel mcp` driven by an MCP client session from the SDK, over stdio and
 over streamable HTTP, against a real `easel serve` on the sandbox engines.
 
-Every tool whose API route easel serves runs for real; inpaint (the edit
-routes) is covered against a stub in tests/unit/mcp until those routes land.
+Every tool whose API route easel serves runs for real, but the creative
+upscale: its sandbox engine takes minutes on a loaded CPU, so the
+asynchronous path (upscale creative, get_result of a finished job) runs
+against easel through the SDK in test_client_against_server.py and through
+the tools against a stub in tests/unit/mcp, as does inpaint until the edit
+routes land. get_result still makes a real round trip here (an unknown id).
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from mcp import Client as MCPClient
 from mcp import StdioServerParameters
 
 import easel
-from easel.client import Client
 from tests.images import noise_png
 from tests.integration.conftest import RunningServer, free_port, start_server, stop_server
 
@@ -98,8 +101,6 @@ async def test_every_served_tool_over_the_transport(
     server: RunningServer, tmp_path: Path, transport: Any
 ) -> None:
     image = base64.b64encode(noise_png(64, 64)).decode()
-    with Client(api_key=server.api_key, host=server.url) as client:
-        started = client.upscale_creative(noise_png(64, 64), "a fox")
 
     async with transport(server, tmp_path / "out") as session:
         tools = {tool.name for tool in (await session.list_tools()).tools}
@@ -114,23 +115,15 @@ async def test_every_served_tool_over_the_transport(
             )
         )
         upscaled = saved(await session.call_tool("upscale_image", {"image": image}))
-        creative = saved(
-            await session.call_tool(
-                "upscale_image", {"image": image, "service": "creative", "prompt": "a fox"}
-            )
-        )
-        result = saved(
-            await session.call_tool(
-                "get_result", {"generation_id": started.id, "wait_seconds": 300}
-            )
-        )
+        missing = await session.call_tool("get_result", {"generation_id": "0" * 64})
         models = json.loads((await session.call_tool("list_available_models")).content[0].text)
         account = json.loads((await session.call_tool("get_account")).content[0].text)
         balance = json.loads((await session.call_tool("get_balance")).content[0].text)
 
     assert "inpaint_image" in tools
     assert generated["seed"] == 3 and generated["path"].startswith(str(tmp_path / "out"))
-    for info in (generated, transformed, upscaled, creative, result):
+    assert missing.is_error and "generation_not_found" in missing.content[0].text
+    for info in (generated, transformed, upscaled):
         assert info["media_type"] == "image/png" and info["finish_reason"] == "SUCCESS"
     assert {"label", "value"} <= set(models[0]) and account["id"]
     assert isinstance(balance["credits"], float)
