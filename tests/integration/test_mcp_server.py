@@ -87,6 +87,8 @@ async def over_http(server: RunningServer, out: Path) -> AsyncIterator[MCPClient
     finally:
         process.terminate()
         process.wait(timeout=15)
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 def saved(result: Any) -> dict[str, Any]:
