@@ -135,3 +135,28 @@ def test_cli_engines_balance_and_errors(running_server: RunningServer, tmp_path:
         timeout=60,
     )
     assert denied.returncode == 4 and "unauthorized" in denied.stderr
+
+
+def test_v2beta_methods_against_easel(client: Client, tmp_path: Path) -> None:
+    reports = []
+    with client:
+        core = client.generate_core("a lighthouse", seed=5, output_format="jpeg")
+        fast = client.upscale_fast(noise_png(64, 64))
+        job = client.upscale_creative(noise_png(64, 64), "a lighthouse")
+        result = job.wait(timeout=600, poll_interval=0.2, on_progress=reports.append)
+        again = client.generation(job.id).poll()  # results stay fetchable
+
+    assert core.media_type == "image/jpeg" and core.seed == 5
+    assert core.save(tmp_path / "core") == tmp_path / "core.jpg"
+    assert size_of(fast.save(tmp_path)) == (256, 256)
+    assert result.media_type == "image/png" and again is not None and again.data == result.data
+    assert reports[-1].progress == 1.0 and job.progress == 1.0
+
+
+async def test_v2beta_async_client_against_easel(running_server: RunningServer) -> None:
+    async with AsyncClient(running_server.api_key, host=running_server.url) as client:
+        sd3 = await client.generate_sd3("a fox", image=noise_png(64, 64), strength=0.5)
+        fast = await client.upscale_fast(noise_png(64, 64), output_format="webp")
+
+    assert sd3.media_type == "image/png" and sd3.seed is not None
+    assert fast.media_type == "image/webp" and fast.extension == ".webp"

@@ -1,5 +1,6 @@
-"""The API client commands of the ``easel`` CLI: generate, upscale, engines,
-account, balance. They call `easel.client` over HTTP, so they work the same
+"""The API client commands of the ``easel`` CLI: generate, upscale, edit,
+control, video, 3d (v2beta ones built in `operations`), engines, account,
+balance. They call `easel.client` over HTTP, so they work the same
 against https://api.stability.ai and against an easel server.
 
 Output: results go to stdout (generate/upscale print one saved path per
@@ -20,6 +21,8 @@ Exit codes:
     9   rate limited (429, after retries)
     10  server error (5xx, after retries)
     11  connection failure or timeout (after retries)
+    12  an asynchronous result was not ready within --timeout (it may still finish:
+        fetch it later by its id)
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from easel.cli import operations
 from easel.cli.progress import ProgressBar
 from easel.client import (
     APIConnectionError,
@@ -44,8 +48,11 @@ from easel.client import (
     BadRequestError,
     Client,
     ConflictError,
+    GenerationJob,
     GenerationResult,
+    GenerationTimeoutError,
     InsufficientBalanceError,
+    MediaResult,
     MissingAPIKeyError,
     MissingHostWarning,
     NotFoundError,
@@ -68,6 +75,7 @@ EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (RateLimitError, 9),
     (ServerError, 10),
     (APIConnectionError, 11),
+    (GenerationTimeoutError, 12),
 )
 
 DEFAULT_ENGINE = "stable-diffusion-v1-6"
@@ -123,7 +131,6 @@ OutputOption = Annotated[
 def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) -> None:
     """Add ``generate``, ``upscale``, ``engines``, ``account`` and ``balance`` to `app`."""
 
-    @app.command("generate")
     def generate(
         prompt: Annotated[str, typer.Argument(help="What to draw.")],
         output: OutputOption = Path("."),
@@ -170,7 +177,7 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
         api_key: ApiKeyOption = None,
         json_output: JsonOption = False,
     ) -> None:
-        """Generate images from a prompt and save them; prints one path per line."""
+        """Generate images with a v1 engine and save them; prints one path per line."""
         if mask is not None and init_image is None:
             raise typer.BadParameter("--mask needs --init-image", param_hint="--mask")
         if strength is not None and (init_image is None or mask is not None):
@@ -208,7 +215,6 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
             paths = result.save_all(output, prefix or time.strftime("easel-%Y%m%d-%H%M%S"))
             _print_saved(result, paths, json_output)
 
-    @app.command("upscale")
     def upscale(
         image: Annotated[
             Path,
@@ -228,7 +234,7 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
         api_key: ApiKeyOption = None,
         json_output: JsonOption = False,
     ) -> None:
-        """Upscale an image and save it; prints the saved path."""
+        """Upscale an image with a v1 engine and save it; prints the saved path."""
         if width is not None and height is not None:
             raise typer.BadParameter("pass --width or --height, not both", param_hint="--width")
         with _reporting_errors():
@@ -248,14 +254,39 @@ def register(app: typer.Typer, *, client_factory: ClientFactory = build_client) 
             paths = result.save_all(output, f"{image.stem}-upscaled")
             _print_saved(result, paths, json_output)
 
+    runner = operations.Runner(
+        open_client=lambda host, api_key: _open(client_factory, host, api_key),
+        reporting_errors=_reporting_errors,
+        progress=_progress_display,
+        emit=_print_media,
+        emit_pending=_print_pending,
+    )
+    for name, group in operations.groups(
+        runner, {"generate": generate, "upscale": upscale}
+    ).items():
+        app.add_typer(group, name=name)
+    for name, command, help_text in operations.top_level(runner):
+        app.command(name, help=help_text)(command)
+
     @app.command("engines")
     def engines(
-        host: HostOption = None, api_key: ApiKeyOption = None, json_output: JsonOption = False
+        host: HostOption = None,
+        api_key: ApiKeyOption = None,
+        json_output: JsonOption = False,
+        options: Annotated[
+            bool,
+            typer.Option(
+                "--options", help='Print the engines as JSON [{"label": name, "value": id}].'
+            ),
+        ] = False,
     ) -> None:
         """List the engines your key can use."""
         with _reporting_errors():
             with _open(client_factory, host, api_key) as client:
                 found = client.engines()
+        if options:
+            _print_json([{"label": engine.name, "value": engine.id} for engine in found])
+            return
         if json_output:
             _print_json([vars(engine) for engine in found])
             return
@@ -367,6 +398,35 @@ def _print_saved(result: GenerationResult, paths: list[Path], json_output: bool)
     else:
         for path in paths:
             typer.echo(str(path))
+
+
+def _print_media(saved: list[tuple[Path, MediaResult]], json_output: bool) -> None:
+    for path, result in saved:
+        if result.finish_reason != "SUCCESS":
+            typer.echo(f"warning: {path}: finish reason {result.finish_reason}", err=True)
+    if json_output:
+        _print_json(
+            [
+                {
+                    "path": str(path),
+                    "media_type": result.media_type,
+                    "seed": result.seed,
+                    "finish_reason": result.finish_reason,
+                    "generation_id": result.generation_id,
+                }
+                for path, result in saved
+            ]
+        )
+    else:
+        for path, _ in saved:
+            typer.echo(str(path))
+
+
+def _print_pending(job: GenerationJob, json_output: bool) -> None:
+    if json_output:
+        _print_json({"id": job.id, "status": job.status})
+    else:
+        typer.echo(job.id)
 
 
 def _print_json(data: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from easel import __version__
-from easel.cli import admin, client_commands, server
+from easel.cli import admin, client_commands, mcp_command, server
 from easel.cli.extras import missing_extra_hint
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 client_commands.register(app)
+mcp_command.register(app)
 server.register(app)
 app.add_typer(admin.app, name="admin")
 

@@ -3,8 +3,9 @@
     from easel.client import Client
 
     with Client() as client:  # key from $STABILITY_API_KEY, host from $API_HOST
-        result = client.text_to_image("stable-diffusion-v1-6", "a lighthouse on a cliff")
-        result.save_all("out/")
+        client.generate_core("a lighthouse on a cliff").save("out/")  # v2beta
+        job = client.upscale_creative("small.png", "a lighthouse")    # asynchronous
+        job.wait(timeout=600).save("out/")
 
 Depends on httpx only; nothing here imports easel's server packages.
 """
@@ -30,6 +31,9 @@ from ._errors import (
     StabilityError,
     parse_error,
 )
+from ._jobs import AsyncGenerationJob, GenerationJob, GenerationTimeoutError
+from ._media import MediaResult
+from ._params import Param
 from ._pricing import DEFAULT_PRICES, EnginePrice
 from ._progress import GenerationProgress, ProgressCallback
 from ._ratelimit import RateLimit, TokenBucket
@@ -48,6 +52,7 @@ __all__ = [
     "Account",
     "Artifact",
     "AsyncClient",
+    "AsyncGenerationJob",
     "AuthenticationError",
     "BadRequestError",
     "Balance",
@@ -56,14 +61,18 @@ __all__ = [
     "ContentModerationError",
     "Engine",
     "EnginePrice",
+    "GenerationJob",
     "GenerationProgress",
     "GenerationResult",
+    "GenerationTimeoutError",
     "ImageInput",
     "InsufficientBalanceError",
+    "MediaResult",
     "MissingAPIKeyError",
     "MissingHostWarning",
     "NotFoundError",
     "Organization",
+    "Param",
     "PermissionDeniedError",
     "ProgressCallback",
     "PromptsInput",

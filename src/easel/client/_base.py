@@ -24,6 +24,7 @@ from ._errors import (
     MissingAPIKeyError,
     MissingHostWarning,
 )
+from ._jobs import EASEL_POLL_INTERVAL, STABILITY_POLL_INTERVAL
 from ._pricing import EnginePrice
 from ._progress import read_timeout_for
 from ._ratelimit import RateLimit, TokenBucket
@@ -160,6 +161,8 @@ class BaseClient:
         self.retry = retry
         # Only easel has the job routes; Stability's hosted API would answer 404.
         auto_follow = self.host != DEFAULT_HOST
+        #: First wait between polls of an asynchronous result (see `GenerationJob.wait`).
+        self.poll_interval = EASEL_POLL_INTERVAL if auto_follow else STABILITY_POLL_INTERVAL
         self.follow_progress = auto_follow if follow_progress is None else follow_progress
         # A timeout the caller chose is kept as is; the default one adapts.
         self._derive_read_timeout = timeout is DEFAULT_TIMEOUT
@@ -190,7 +193,7 @@ class BaseClient:
         A generation request gets one ``Idempotency-Key`` (the caller's or a
         fresh uuid4) that every retry repeats, so the server charges once.
         """
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = {"Accept": spec.accept} if spec.accept else {}
         kwargs: dict[str, Any] = {"method": spec.method, "url": spec.path, "headers": headers}
         if spec.generation:
             headers["Idempotency-Key"] = idempotency_key or new_idempotency_key()

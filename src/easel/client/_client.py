@@ -1,10 +1,11 @@
-"""`Client` and `AsyncClient`: typed methods for every Stability v1 endpoint,
-over httpx, with retries, client-side throttling and a concurrency limit.
+"""`Client` and `AsyncClient`: typed methods for every Stability v1 and v2beta
+endpoint, over httpx, with retries, client-side throttling and a concurrency
+limit.
 
 They speak HTTP only, so they work unchanged against https://api.stability.ai
-and against an easel server. The two classes mirror each other method for
-method; request building and response reading are shared (`_requests`,
-`_types`, `_base`), only sending and sleeping differ.
+and against an easel server. The operations are declared once, in
+`_operations.Operations`; each class implements its verbs (`_generate`,
+`_media`, `_submit`, `_job`), which differ only in how they send and sleep.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 
@@ -35,7 +36,10 @@ from ._base import (
     parse_engines,
     parse_prices,
 )
-from ._errors import NotFoundError, parse_error
+from ._errors import APIResponseError, NotFoundError, parse_error
+from ._jobs import AsyncGenerationJob, GenerationJob
+from ._media import MediaResult
+from ._operations import Operations
 from ._pricing import DEFAULT_PRICES, EnginePrice, estimate
 from ._progress import (
     ProgressCallback,
@@ -45,9 +49,11 @@ from ._progress import (
     status_path,
 )
 from ._ratelimit import RateLimit, TokenBucket
-from ._requests import ImageInput, PromptsInput, RequestSpec
+from ._requests import RequestSpec
 from ._retry import RETRYABLE_EXCEPTIONS, RetryPolicy
 from ._types import Account, Balance, Engine, GenerationResult, read_json
+
+R = TypeVar("R")
 
 _PRICING_PATH = "/v1/engines/pricing"
 # Reconnecting to a job's events stream: the job may not exist yet.
@@ -55,12 +61,23 @@ FOLLOW_RETRY_MIN = 0.1
 FOLLOW_RETRY_MAX = 2.0
 
 
+def read_generation_id(response: httpx.Response) -> str:
+    """The ``{"id": ...}`` an asynchronous submit answers."""
+    body = read_json(response)
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not body["id"]:
+        raise APIResponseError(
+            "expected {'id': ...} from an asynchronous submit", response=response
+        )
+    generation_id: str = body["id"]
+    return generation_id
+
+
 def _check_concurrency(max_concurrency: int | None) -> None:
     if max_concurrency is not None and max_concurrency < 1:
         raise ValueError(f"max_concurrency must be >= 1 or None, got {max_concurrency}")
 
 
-class Client(BaseClient):
+class Client(BaseClient, Operations[GenerationResult, MediaResult, GenerationJob]):
     """Synchronous client for the Stability v1 REST API (and easel).
 
     Args:
@@ -214,192 +231,33 @@ class Client(BaseClient):
             samples=samples,
         )
 
-    # -- generation ----------------------------------------------------------
-
-    def text_to_image(
-        self,
-        engine_id: str,
-        prompt: str | None = None,
-        *,
-        text_prompts: PromptsInput | None = None,
-        negative_prompt: str | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        cfg_scale: float | None = None,
-        steps: int | None = None,
-        samples: int | None = None,
-        seed: int | None = None,
-        sampler: str | None = None,
-        style_preset: str | None = None,
-        clip_guidance_preset: str | None = None,
-        extras: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> GenerationResult:
-        """Generate images from text (``POST /v1/generation/{engine_id}/text-to-image``).
-
-        Pass `prompt` or `text_prompts`; `negative_prompt` is sent as a prompt
-        of weight -1. Unset options are left to the server's defaults.
-        `idempotency_key` (default: a fresh uuid4) is repeated on retries.
-        """
-        spec = build.text_to_image(
-            engine_id,
-            build.build_prompts(prompt, text_prompts, negative_prompt),
-            {
-                "height": height,
-                "width": width,
-                "cfg_scale": cfg_scale,
-                "clip_guidance_preset": clip_guidance_preset,
-                "sampler": sampler,
-                "samples": samples,
-                "seed": seed,
-                "steps": steps,
-                "style_preset": style_preset,
-                "extras": extras,
-            },
-        )
-        return self._generate(spec, idempotency_key, on_progress)
-
-    def image_to_image(
-        self,
-        engine_id: str,
-        init_image: ImageInput,
-        prompt: str | None = None,
-        *,
-        text_prompts: PromptsInput | None = None,
-        negative_prompt: str | None = None,
-        image_strength: float | None = None,
-        step_schedule_start: float | None = None,
-        step_schedule_end: float | None = None,
-        cfg_scale: float | None = None,
-        steps: int | None = None,
-        samples: int | None = None,
-        seed: int | None = None,
-        sampler: str | None = None,
-        style_preset: str | None = None,
-        clip_guidance_preset: str | None = None,
-        extras: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> GenerationResult:
-        """Transform `init_image` (a path, bytes or binary file) guided by a prompt.
-
-        Pass `image_strength` (``IMAGE_STRENGTH`` mode) or
-        `step_schedule_start`/`step_schedule_end` (``STEP_SCHEDULE`` mode).
-        """
-        spec = build.image_to_image(
-            engine_id,
-            init_image,
-            build.build_prompts(prompt, text_prompts, negative_prompt),
-            {
-                "image_strength": image_strength,
-                "step_schedule_start": step_schedule_start,
-                "step_schedule_end": step_schedule_end,
-                "cfg_scale": cfg_scale,
-                "clip_guidance_preset": clip_guidance_preset,
-                "sampler": sampler,
-                "samples": samples,
-                "seed": seed,
-                "steps": steps,
-                "style_preset": style_preset,
-                "extras": extras,
-            },
-        )
-        return self._generate(spec, idempotency_key, on_progress)
-
-    def masking(
-        self,
-        engine_id: str,
-        init_image: ImageInput,
-        mask_image: ImageInput | None = None,
-        mask_source: str = "MASK_IMAGE_WHITE",
-        *,
-        prompt: str | None = None,
-        text_prompts: PromptsInput | None = None,
-        negative_prompt: str | None = None,
-        cfg_scale: float | None = None,
-        steps: int | None = None,
-        samples: int | None = None,
-        seed: int | None = None,
-        sampler: str | None = None,
-        style_preset: str | None = None,
-        clip_guidance_preset: str | None = None,
-        extras: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> GenerationResult:
-        """Inpaint the masked part of `init_image`.
-
-        `mask_source`: ``MASK_IMAGE_WHITE`` (white pixels of `mask_image` are
-        replaced), ``MASK_IMAGE_BLACK``, or ``INIT_IMAGE_ALPHA`` (transparent
-        pixels of `init_image`; no `mask_image`).
-        """
-        spec = build.masking(
-            engine_id,
-            init_image,
-            mask_image,
-            mask_source,
-            build.build_prompts(prompt, text_prompts, negative_prompt),
-            {
-                "cfg_scale": cfg_scale,
-                "clip_guidance_preset": clip_guidance_preset,
-                "sampler": sampler,
-                "samples": samples,
-                "seed": seed,
-                "steps": steps,
-                "style_preset": style_preset,
-                "extras": extras,
-            },
-        )
-        return self._generate(spec, idempotency_key, on_progress)
-
-    def upscale(
-        self,
-        engine_id: str,
-        image: ImageInput,
-        *,
-        width: int | None = None,
-        height: int | None = None,
-        prompt: str | None = None,
-        text_prompts: PromptsInput | None = None,
-        negative_prompt: str | None = None,
-        seed: int | None = None,
-        steps: int | None = None,
-        cfg_scale: float | None = None,
-        idempotency_key: str | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> GenerationResult:
-        """Upscale `image` to `width` or `height` (not both; default 2x for ESRGAN).
-
-        Prompts, `seed`, `steps` and `cfg_scale` apply to the latent upscaler
-        (``stable-diffusion-x4-latent-upscaler``) only.
-        """
-        spec = build.upscale(
-            engine_id,
-            image,
-            build.build_prompts(prompt, text_prompts, negative_prompt, required=False),
-            {
-                "width": width,
-                "height": height,
-                "seed": seed,
-                "steps": steps,
-                "cfg_scale": cfg_scale,
-            },
-        )
-        return self._generate(spec, idempotency_key, on_progress)
-
     def cancel(self, generation_id: str) -> None:
         """Stop an in-progress generation (``DELETE /v1/generation/{id}``)."""
         self._send(build.cancel(generation_id))
 
     # -- transport -----------------------------------------------------------
 
+    def _media(
+        self,
+        spec: RequestSpec,
+        idempotency_key: str | None,
+        on_progress: ProgressCallback | None,
+    ) -> MediaResult:
+        return self._generate(spec, idempotency_key, on_progress, read=MediaResult.from_response)
+
+    def _submit(self, spec: RequestSpec, idempotency_key: str | None) -> GenerationJob:
+        return self._job(read_generation_id(self._send(spec, idempotency_key)))
+
+    def _job(self, generation_id: str) -> GenerationJob:
+        return GenerationJob(self, generation_id)
+
     def _generate(
         self,
         spec: RequestSpec,
         idempotency_key: str | None,
         on_progress: ProgressCallback | None,
-    ) -> GenerationResult:
+        read: Callable[[httpx.Response], R] = GenerationResult.from_response,  # type: ignore[assignment]
+    ) -> R:
         key = idempotency_key or new_idempotency_key()
         stop = threading.Event()
         if on_progress is not None and self.follow_progress:
@@ -407,7 +265,7 @@ class Client(BaseClient):
                 target=self._follow, args=(spec, key, on_progress, stop), daemon=True
             ).start()
         try:
-            return GenerationResult.from_response(self._send(spec, key))
+            return read(self._send(spec, key))
         finally:
             stop.set()  # the stream ends with the job; the thread reports no more
 
@@ -476,7 +334,10 @@ class Client(BaseClient):
             return self._http.send(self._http.build_request(**kwargs))
 
 
-class AsyncClient(BaseClient):
+class AsyncClient(
+    BaseClient,
+    Operations[Awaitable[GenerationResult], Awaitable[MediaResult], Awaitable[AsyncGenerationJob]],
+):
     """Asynchronous client; the same arguments and methods as `Client`, awaited.
 
     `sleep` must be a coroutine function (default ``asyncio.sleep``); the
@@ -599,180 +460,41 @@ class AsyncClient(BaseClient):
             samples=samples,
         )
 
-    # -- generation ----------------------------------------------------------
-
-    async def text_to_image(
-        self,
-        engine_id: str,
-        prompt: str | None = None,
-        *,
-        text_prompts: PromptsInput | None = None,
-        negative_prompt: str | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        cfg_scale: float | None = None,
-        steps: int | None = None,
-        samples: int | None = None,
-        seed: int | None = None,
-        sampler: str | None = None,
-        style_preset: str | None = None,
-        clip_guidance_preset: str | None = None,
-        extras: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> GenerationResult:
-        """Generate images from text (see `Client.text_to_image`)."""
-        spec = build.text_to_image(
-            engine_id,
-            build.build_prompts(prompt, text_prompts, negative_prompt),
-            {
-                "height": height,
-                "width": width,
-                "cfg_scale": cfg_scale,
-                "clip_guidance_preset": clip_guidance_preset,
-                "sampler": sampler,
-                "samples": samples,
-                "seed": seed,
-                "steps": steps,
-                "style_preset": style_preset,
-                "extras": extras,
-            },
-        )
-        return await self._generate(spec, idempotency_key, on_progress)
-
-    async def image_to_image(
-        self,
-        engine_id: str,
-        init_image: ImageInput,
-        prompt: str | None = None,
-        *,
-        text_prompts: PromptsInput | None = None,
-        negative_prompt: str | None = None,
-        image_strength: float | None = None,
-        step_schedule_start: float | None = None,
-        step_schedule_end: float | None = None,
-        cfg_scale: float | None = None,
-        steps: int | None = None,
-        samples: int | None = None,
-        seed: int | None = None,
-        sampler: str | None = None,
-        style_preset: str | None = None,
-        clip_guidance_preset: str | None = None,
-        extras: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> GenerationResult:
-        """Transform `init_image` guided by a prompt (see `Client.image_to_image`)."""
-        spec = build.image_to_image(
-            engine_id,
-            init_image,
-            build.build_prompts(prompt, text_prompts, negative_prompt),
-            {
-                "image_strength": image_strength,
-                "step_schedule_start": step_schedule_start,
-                "step_schedule_end": step_schedule_end,
-                "cfg_scale": cfg_scale,
-                "clip_guidance_preset": clip_guidance_preset,
-                "sampler": sampler,
-                "samples": samples,
-                "seed": seed,
-                "steps": steps,
-                "style_preset": style_preset,
-                "extras": extras,
-            },
-        )
-        return await self._generate(spec, idempotency_key, on_progress)
-
-    async def masking(
-        self,
-        engine_id: str,
-        init_image: ImageInput,
-        mask_image: ImageInput | None = None,
-        mask_source: str = "MASK_IMAGE_WHITE",
-        *,
-        prompt: str | None = None,
-        text_prompts: PromptsInput | None = None,
-        negative_prompt: str | None = None,
-        cfg_scale: float | None = None,
-        steps: int | None = None,
-        samples: int | None = None,
-        seed: int | None = None,
-        sampler: str | None = None,
-        style_preset: str | None = None,
-        clip_guidance_preset: str | None = None,
-        extras: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> GenerationResult:
-        """Inpaint the masked part of `init_image` (see `Client.masking`)."""
-        spec = build.masking(
-            engine_id,
-            init_image,
-            mask_image,
-            mask_source,
-            build.build_prompts(prompt, text_prompts, negative_prompt),
-            {
-                "cfg_scale": cfg_scale,
-                "clip_guidance_preset": clip_guidance_preset,
-                "sampler": sampler,
-                "samples": samples,
-                "seed": seed,
-                "steps": steps,
-                "style_preset": style_preset,
-                "extras": extras,
-            },
-        )
-        return await self._generate(spec, idempotency_key, on_progress)
-
-    async def upscale(
-        self,
-        engine_id: str,
-        image: ImageInput,
-        *,
-        width: int | None = None,
-        height: int | None = None,
-        prompt: str | None = None,
-        text_prompts: PromptsInput | None = None,
-        negative_prompt: str | None = None,
-        seed: int | None = None,
-        steps: int | None = None,
-        cfg_scale: float | None = None,
-        idempotency_key: str | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> GenerationResult:
-        """Upscale `image` (see `Client.upscale`)."""
-        spec = build.upscale(
-            engine_id,
-            image,
-            build.build_prompts(prompt, text_prompts, negative_prompt, required=False),
-            {
-                "width": width,
-                "height": height,
-                "seed": seed,
-                "steps": steps,
-                "cfg_scale": cfg_scale,
-            },
-        )
-        return await self._generate(spec, idempotency_key, on_progress)
-
     async def cancel(self, generation_id: str) -> None:
         """Stop an in-progress generation (``DELETE /v1/generation/{id}``)."""
         await self._send(build.cancel(generation_id))
 
     # -- transport -----------------------------------------------------------
 
+    async def _media(
+        self,
+        spec: RequestSpec,
+        idempotency_key: str | None,
+        on_progress: ProgressCallback | None,
+    ) -> MediaResult:
+        return await self._generate(
+            spec, idempotency_key, on_progress, read=MediaResult.from_response
+        )
+
+    async def _submit(self, spec: RequestSpec, idempotency_key: str | None) -> AsyncGenerationJob:
+        return await self._job(read_generation_id(await self._send(spec, idempotency_key)))
+
+    async def _job(self, generation_id: str) -> AsyncGenerationJob:
+        return AsyncGenerationJob(self, generation_id)
+
     async def _generate(
         self,
         spec: RequestSpec,
         idempotency_key: str | None,
         on_progress: ProgressCallback | None,
-    ) -> GenerationResult:
+        read: Callable[[httpx.Response], R] = GenerationResult.from_response,  # type: ignore[assignment]
+    ) -> R:
         key = idempotency_key or new_idempotency_key()
         follower: asyncio.Task[None] | None = None
         if on_progress is not None and self.follow_progress:
             follower = asyncio.create_task(self._follow(spec, key, on_progress))
         try:
-            return GenerationResult.from_response(await self._send(spec, key))
+            return read(await self._send(spec, key))
         finally:
             if follower is not None:
                 follower.cancel()

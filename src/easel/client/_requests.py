@@ -35,8 +35,10 @@ class RequestSpec:
     path: str
     json: Any = None
     data: Mapping[str, str] | None = None
-    files: Mapping[str, tuple[str, bytes, str]] | None = None
+    files: Mapping[str, tuple[str | None, bytes, str | None]] | None = None
     generation: bool = False
+    #: The ``Accept`` header when it is not the client's default (JSON).
+    accept: str | None = None
 
 
 def get(path: str) -> RequestSpec:
@@ -121,7 +123,9 @@ def masking(
         raise ValueError("mask_image is not used with mask_source INIT_IMAGE_ALPHA")
     if mask_source != "INIT_IMAGE_ALPHA" and mask_image is None:
         raise ValueError(f"mask_source {mask_source} needs a mask_image")
-    files = {"init_image": read_image(init_image, "init_image")}
+    files: dict[str, tuple[str | None, bytes, str | None]] = {
+        "init_image": read_image(init_image, "init_image")
+    }
     if mask_image is not None:
         files["mask_image"] = read_image(mask_image, "mask_image")
     values = {"mask_source": mask_source, **_present(fields)}
@@ -156,6 +160,26 @@ def upscale(
 def cancel(generation_id: str) -> RequestSpec:
     """``DELETE /v1/generation/{generation_id}``."""
     return RequestSpec("DELETE", f"/v1/generation/{quote(generation_id, safe='')}")
+
+
+def multipart(
+    path: str,
+    fields: Mapping[str, Any],
+    images: Mapping[str, ImageInput | None],
+    *,
+    accept: str,
+) -> RequestSpec:
+    """A v2beta multipart request: the set `fields` as text parts, the given
+    `images` as file parts. Always multipart, even with no image (the API
+    takes nothing else), so text parts go in as file-less parts then."""
+    values = {key: _text(value) for key, value in _present(fields).items()}
+    files: dict[str, tuple[str | None, bytes, str | None]] = {
+        field: read_image(image, field) for field, image in images.items() if image is not None
+    }
+    if not files:
+        files = {key: (None, value.encode(), None) for key, value in values.items()}
+        values = {}
+    return RequestSpec("POST", path, data=values, files=files, generation=True, accept=accept)
 
 
 def read_image(image: ImageInput, field: str) -> tuple[str, bytes, str]:

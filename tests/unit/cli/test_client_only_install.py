@@ -76,7 +76,9 @@ def test_server_commands_print_one_line_naming_the_extras(tmp_path, args):
 
 
 def test_client_commands_still_work_without_the_server_packages(tmp_path):
-    result = run_easel(tmp_path, "generate", "--help")
+    result = run_easel(tmp_path, "generate", "v1", "--help")
+    group = run_easel(tmp_path, "generate", "--help")
 
     assert result.returncode == 0, result.stderr
     assert "--init-image" in result.stdout
+    assert group.returncode == 0 and "core" in group.stdout

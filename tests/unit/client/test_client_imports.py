@@ -71,6 +71,7 @@ def test_public_api_is_pinned():
             "Account",
             "Artifact",
             "AsyncClient",
+            "AsyncGenerationJob",
             "AuthenticationError",
             "BadRequestError",
             "Balance",
@@ -79,14 +80,18 @@ def test_public_api_is_pinned():
             "ContentModerationError",
             "Engine",
             "EnginePrice",
+            "GenerationJob",
             "GenerationProgress",
             "GenerationResult",
+            "GenerationTimeoutError",
             "ImageInput",
             "InsufficientBalanceError",
+            "MediaResult",
             "MissingAPIKeyError",
             "MissingHostWarning",
             "NotFoundError",
             "Organization",
+            "Param",
             "PermissionDeniedError",
             "ProgressCallback",
             "PromptsInput",
@@ -104,3 +109,21 @@ def test_public_api_is_pinned():
         assert hasattr(easel.client, name), name
     for name in ("Client", "AsyncClient"):
         assert getattr(easel.client, name).__module__ == "easel.client._client"
+
+
+MCP_CHECK = f"""
+import sys
+import easel.mcp.server, easel.cli.mcp_command
+loaded = set(sys.modules)
+assert not any(m.split(".")[0] in ("torch", "diffusers", "transformers", "fastapi") for m in loaded)
+server = sorted(m for m in loaded if m.startswith({SERVER_PACKAGES!r}))
+assert not server, server
+"""
+
+
+def test_the_mcp_server_imports_without_torch_or_server_packages():
+    completed = subprocess.run(
+        [sys.executable, "-c", MCP_CHECK], capture_output=True, text=True, timeout=60
+    )
+
+    assert completed.returncode == 0, completed.stderr
