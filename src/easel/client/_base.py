@@ -25,7 +25,7 @@ from ._errors import (
     MissingHostWarning,
 )
 from ._jobs import EASEL_POLL_INTERVAL, STABILITY_POLL_INTERVAL
-from ._pricing import EnginePrice
+from ._pricing import PRICE_KINDS, EnginePrice
 from ._progress import read_timeout_for
 from ._ratelimit import RateLimit, TokenBucket
 from ._requests import RequestSpec
@@ -271,11 +271,20 @@ def parse_engines(response: httpx.Response) -> list[Engine]:
 
 
 def parse_prices(response: httpx.Response) -> list[EnginePrice]:
-    """Read the JSON array of ``GET /v1/engines/pricing`` (an easel extension)."""
+    """Read the JSON array of ``GET /v1/engines/pricing`` (an easel extension).
+
+    Rows of engine kinds this client does not estimate (v2beta's per-call edit,
+    control, video and 3D services, and kinds a newer server adds) are skipped,
+    so a richer price list never breaks an older client.
+    """
     body = read_json(response)
     if not isinstance(body, list):
         raise APIResponseError("expected a JSON array of prices", response=response)
-    return [EnginePrice.from_json(item) for item in body]
+    return [
+        EnginePrice.from_json(item)
+        for item in body
+        if not isinstance(item, dict) or item.get("kind") in PRICE_KINDS
+    ]
 
 
 def _request_of(exc: httpx.TransportError) -> httpx.Request | None:

@@ -14,6 +14,8 @@ from typing import Any, Literal
 from ._errors import APIResponseError
 
 PriceKind = Literal["generate", "inpaint", "upscale"]
+#: The engine kinds of a price list this client estimates.
+PRICE_KINDS: frozenset[str] = frozenset({"generate", "inpaint", "upscale"})
 
 #: Request kinds `estimate_credits()` accepts, mapped to price-list kinds.
 KINDS: Mapping[str, PriceKind] = {
@@ -47,7 +49,7 @@ class EnginePrice:
             raise APIResponseError(f"price list entry is not an object: {data!r}")
         try:
             kind = str(data["kind"])
-            if kind not in ("generate", "inpaint", "upscale"):
+            if kind not in PRICE_KINDS:
                 raise ValueError(f"unknown kind {kind!r}")
             return cls(
                 engine_id=str(data["engine_id"]),

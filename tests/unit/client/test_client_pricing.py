@@ -89,3 +89,12 @@ def test_server_errors_are_not_hidden_by_the_fallback(server, make_client):
 
     with pytest.raises(ServerError):
         make_client(retry=RetryPolicy(max_retries=0)).estimate_credits("my-sd")
+
+
+def test_rows_of_kinds_the_client_does_not_estimate_are_skipped(server, client):
+    """A newer server lists v2beta's per-call services (edit, control, video, 3d)."""
+    per_call = {"engine_id": "stable-image-erase", "kind": "edit", "credits_per_image": 5.0}
+    server.on("GET", PRICING, [*PRICES, per_call])
+
+    assert [p.engine_id for p in client.pricing()] == ["my-sd", "my-sd", "my-up"]
+    assert client.estimate_credits("my-sd") == 2.0
