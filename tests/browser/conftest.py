@@ -34,7 +34,7 @@ PHONE = {"width": 390, "height": 844}
 GENERATION_TIMEOUT_MS = 240_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     models = os.environ.get(MODELS_DIR_ENV) or str(tmp_path_factory.mktemp("models"))
     server = start_server(
@@ -45,7 +45,9 @@ def studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
     stop_server(server)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps its event loop marked as
+# running in this thread until it stops, which would break every async test after these.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)

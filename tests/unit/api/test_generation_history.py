@@ -31,6 +31,11 @@ async def test_pages_are_newest_first_and_do_not_overlap(
     assert [j["parameters"]["steps"] for j in first + second] == [12, 11, 10]
     bad = await client.get("/v1/generations?offset=-1", headers=account.headers)
     assert bad.status_code == 400
+    # found by schemathesis: an offset past 64 bits was a 500 from the database
+    huge = await client.get(
+        "/v1/generations?limit=1655253&offset=65317954490759233536", headers=account.headers
+    )
+    assert (huge.status_code, huge.json()["name"]) == (400, "bad_request")
 
 
 async def test_a_job_reads_back_its_parameters_and_resolved_seed(
