@@ -125,3 +125,11 @@ def test_every_v1_operation_is_registered() -> None:
 def test_an_unknown_stored_operation_is_refused() -> None:
     with pytest.raises(ValueError, match="not a stored operation request"):
         codec.decode({"kind": "text-to-image"}, lambda name: b"")
+
+
+def test_every_operation_name_fits_the_job_kind_column() -> None:
+    """A longer name was a 500 on PostgreSQL (SQLite does not enforce lengths)."""
+    from easel.db.models import Job
+
+    limit = Job.__table__.c.kind.type.length
+    assert max(len(name) for name in OPERATIONS) <= limit

@@ -23,7 +23,7 @@ class Job(Base):
     request_id: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
     engine_id: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64))
     params_hash: Mapped[str] = mapped_column(String(64))
     # The typed request (JSON) and the storage keys of its input images, so any
     # worker process can run the job from durable state alone.
