@@ -100,16 +100,22 @@ def _tiny_source(spec: EngineSpec, root: Path) -> str:
     return str(ensure_tiny_model(tiny_arch(spec), root))
 
 
-class SandboxEngine(DiffusersEngine):
+class _TinyModels:
+    """Runs the backend's own code path on the tiny model built under `models_dir`."""
+
+    spec: EngineSpec
+
     def __init__(
         self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
     ):
-        super().__init__(spec, device=device, dtype=dtype)
+        super().__init__(spec, device=device, dtype=dtype)  # type: ignore[call-arg]
         self.root = Path(models_dir)
 
     def model_source(self) -> str:
         return _tiny_source(self.spec, self.root)
 
+
+class SandboxEngine(_TinyModels, DiffusersEngine):
     def inpaint_source(self) -> str | None:
         from easel.engines.tiny import ensure_tiny_model
 
@@ -118,16 +124,7 @@ class SandboxEngine(DiffusersEngine):
         return None
 
 
-class SandboxDiffusionUpscaleEngine(DiffusionUpscaleEngine):
-    def __init__(
-        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
-    ):
-        super().__init__(spec, device=device, dtype=dtype)
-        self.root = Path(models_dir)
-
-    def model_source(self) -> str:
-        return _tiny_source(self.spec, self.root)
-
+class SandboxDiffusionUpscaleEngine(_TinyModels, DiffusionUpscaleEngine):
     def default_tile_size(self) -> int:
         # Tiny models have no training size, and the tiny VAEs' mid-block
         # attention grows with the square of a tile's area: 512 px tiles make
@@ -135,38 +132,15 @@ class SandboxDiffusionUpscaleEngine(DiffusionUpscaleEngine):
         return 512
 
 
-class SandboxUpscaleEngine(LatentUpscaleEngine):
-    def __init__(
-        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
-    ):
-        super().__init__(spec, device=device, dtype=dtype)
-        self.root = Path(models_dir)
-
-    def model_source(self) -> str:
-        return _tiny_source(self.spec, self.root)
+class SandboxUpscaleEngine(_TinyModels, LatentUpscaleEngine):
+    """The sandbox flavour of its backend."""
 
 
-class SandboxEsrganEngine(EsrganEngine):
-    def __init__(
-        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
-    ):
-        super().__init__(spec, device=device, dtype=dtype)
-        self.root = Path(models_dir)
-
-    def model_source(self) -> str:
-        return _tiny_source(self.spec, self.root)
+class SandboxEsrganEngine(_TinyModels, EsrganEngine):
+    """The sandbox flavour of its backend."""
 
 
-class SandboxVideoEngine(VideoDiffusionEngine):
-    def __init__(
-        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
-    ):
-        super().__init__(spec, device=device, dtype=dtype)
-        self.root = Path(models_dir)
-
-    def model_source(self) -> str:
-        return _tiny_source(self.spec, self.root)
-
+class SandboxVideoEngine(_TinyModels, VideoDiffusionEngine):
     def render_size(self, width: int, height: int) -> tuple[int, int]:
         def side(n: int) -> int:
             return max(_VIDEO_MULTIPLE, n // _VIDEO_SHRINK // _VIDEO_MULTIPLE * _VIDEO_MULTIPLE)
@@ -174,54 +148,22 @@ class SandboxVideoEngine(VideoDiffusionEngine):
         return side(width), side(height)
 
 
-class SandboxDepthMeshEngine(DepthMeshEngine):
-    def __init__(
-        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
-    ):
-        super().__init__(spec, device=device, dtype=dtype)
-        self.root = Path(models_dir)
-
-    def model_source(self) -> str:
-        return _tiny_source(self.spec, self.root)
+class SandboxDepthMeshEngine(_TinyModels, DepthMeshEngine):
+    """The sandbox flavour of its backend."""
 
 
-class SandboxEditEngine(EditEngine):
-    def __init__(
-        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
-    ):
-        super().__init__(spec, device=device, dtype=dtype)
-        self.root = Path(models_dir)
-
-    def model_source(self) -> str:
-        return _tiny_source(self.spec, self.root)
-
+class SandboxEditEngine(_TinyModels, EditEngine):
     def mask_source(self) -> str:
         from easel.engines.tiny import ensure_tiny_model
 
         return str(ensure_tiny_model("clipseg", self.root))
 
 
-class SandboxSegmentEngine(SegmentEngine):
-    def __init__(
-        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
-    ):
-        super().__init__(spec, device=device, dtype=dtype)
-        self.root = Path(models_dir)
-
-    def model_source(self) -> str:
-        return _tiny_source(self.spec, self.root)
+class SandboxSegmentEngine(_TinyModels, SegmentEngine):
+    """The sandbox flavour of its backend."""
 
 
-class SandboxControlEngine(ControlEngine):
-    def __init__(
-        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
-    ):
-        super().__init__(spec, device=device, dtype=dtype)
-        self.root = Path(models_dir)
-
-    def model_source(self) -> str:
-        return _tiny_source(self.spec, self.root)
-
+class SandboxControlEngine(_TinyModels, ControlEngine):
     def control_source(self) -> str | None:
         from easel.engines.tiny import ensure_tiny_model
 
