@@ -8,30 +8,16 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
-from starlette.types import Scope
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.types import Receive, Scope, Send
 
-from easel import __version__
 from easel.accounts.models import Principal
-from easel.api import health, openapi, studio
-from easel.api.admin import organizations as admin_organizations
-from easel.api.docs import install_docs
-from easel.api.errors import install_error_handlers
 from easel.api.metrics import Metrics
-from easel.api.middleware import RequestContextMiddleware
-from easel.api.services import Services
-from easel.api.v1 import engines as v1_engines
-from easel.api.v1 import generation as v1_generation
-from easel.api.v1 import jobs as v1_jobs
-from easel.api.v1 import keys as v1_keys
-from easel.api.v1 import user as v1_user
-from easel.api.v2beta import control as v2beta_control
-from easel.api.v2beta import edit as v2beta_edit
-from easel.api.v2beta import results as v2beta_results
-from easel.api.v2beta import stable_image as v2beta_stable_image
-from easel.api.v2beta import three_d as v2beta_three_d
-from easel.api.v2beta import video as v2beta_video
+from easel.api.routes import routes_app
+from easel.api.services import SERVICES_SCOPE_KEY, Services
 from easel.bootstrap import bootstrap_admin
 from easel.config import AuthLimitSettings, RateLimitSettings, Settings
 from easel.engines.base import EngineSource
@@ -75,7 +61,7 @@ def create_app(
     *,
     clock: Callable[[], float] = time.time,
     engine_source: EngineSource | None = None,
-) -> FastAPI:
+) -> EaselApp:
     """Build the easel app. `clock` drives the rate limiter and `engine_source` replaces
     the engines jobs run on (tests inject both)."""
     core = build_core(settings, engine_source=engine_source)
@@ -103,7 +89,7 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await core.start()
         try:
             if settings.server.bootstrap:
@@ -120,37 +106,6 @@ def create_app(
             if services.rate_limiter is not None:
                 await services.rate_limiter.aclose()
             await core.stop()
-
-    app = FastAPI(
-        title="easel",
-        version=__version__,
-        description="A self-hosted implementation of the Stability AI REST API.",
-        lifespan=lifespan,
-        # /docs is served with local assets by install_docs; ReDoc would need a CDN
-        docs_url=None,
-        redoc_url=None,
-    )
-    app.state.services = services
-    install_error_handlers(app)
-    install_docs(app)
-    openapi.install(app)
-    for router in (
-        health.router,
-        v1_user.router,
-        v1_keys.router,
-        v1_engines.router,
-        v1_generation.router,
-        v1_jobs.router,
-        v2beta_stable_image.router,
-        v2beta_edit.router,
-        v2beta_results.router,
-        v2beta_video.router,
-        v2beta_three_d.router,
-        v2beta_control.router,
-        admin_organizations.router,
-        studio.router,
-    ):
-        app.include_router(router)
 
     def record(scope: Scope, status: int, seconds: float) -> None:
         state = scope.get("state", {})
@@ -171,14 +126,25 @@ def create_app(
             )
         )
 
-    app.add_middleware(
-        RequestContextMiddleware,
-        metrics=services.metrics,
-        max_body_bytes=int(settings.server.max_body_mb * 1024 * 1024),
-        body_timeout_seconds=settings.server.body_timeout_seconds,
-        record=record,
-    )
-    return app
+    services.record_request = record
+    return EaselApp(services, lifespan=lifespan)
+
+
+class EaselApp(Starlette):
+    """One easel server: its services and lifespan around the process's shared routes
+    (`easel.api.routes`), which find the services in the request scope."""
+
+    def __init__(self, services: Services, *, lifespan: Any) -> None:
+        super().__init__(routes=[Mount("", app=routes_app())], lifespan=lifespan)
+        self.state.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[SERVICES_SCOPE_KEY] = self.state.services
+        await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document (`/openapi.json`)."""
+        return routes_app().openapi()
 
 
 def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:

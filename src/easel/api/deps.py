@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
 
 from easel.accounts.models import Principal
-from easel.api.services import Services
+from easel.api.services import SERVICES_SCOPE_KEY, Services
 from easel.errors import InvalidRequest, PermissionDenied, RateLimited, Unauthorized
 
 MAX_KEY_LENGTH = 512
@@ -18,7 +18,7 @@ MAX_ORGANIZATION_ID_LENGTH = 64
 
 
 def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
+    services: Services = request.scope[SERVICES_SCOPE_KEY]
     return services
 
 

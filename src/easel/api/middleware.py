@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -22,23 +21,43 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from easel.api.errors import error_response
 from easel.api.metrics import Metrics
+from easel.api.services import SERVICES_SCOPE_KEY, RequestRecorder, Services
 from easel.errors import ClientClosedRequest, PayloadTooLarge, RequestTimeout
 
 log = logging.getLogger("easel.access")
 
-# Called after each request with (scope, status, latency seconds); writes the request log.
-RequestRecorder = Callable[[Scope, int, float], None]
-
 
 class RequestContextMiddleware:
+    """Runs in the process's shared routes app (`easel.api.routes`); the limits, metrics
+    and request log are those of the app instance that put its services in the scope."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        services: Services = scope[SERVICES_SCOPE_KEY]
+        limits = services.settings.server
+        await _RequestContext(
+            self.app,
+            metrics=services.metrics,
+            max_body_bytes=int(limits.max_body_mb * 1024 * 1024),
+            body_timeout_seconds=limits.body_timeout_seconds,
+            record=services.record_request,
+        )(scope, receive, send)
+
+
+class _RequestContext:
     def __init__(
         self,
         app: ASGIApp,
         *,
         metrics: Metrics,
         max_body_bytes: int,
-        body_timeout_seconds: float | None = None,
-        record: RequestRecorder | None = None,
+        body_timeout_seconds: float | None,
+        record: RequestRecorder | None,
     ) -> None:
         self.app = app
         self.metrics = metrics
@@ -47,9 +66,6 @@ class RequestContextMiddleware:
         self.record = record
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         request_id = uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from starlette.types import Scope
+
 from easel.accounts.service import AccountsService
 from easel.admin.service import AdminService
 from easel.api.metrics import Metrics
@@ -16,6 +18,12 @@ from easel.generation.service import GenerationService
 from easel.jobs.service import JobService
 from easel.ratelimit import RateLimiter
 from easel.ratelimit.bucket import TokenBuckets
+
+# Called after each request with (scope, status, latency seconds); writes the request log.
+RequestRecorder = Callable[[Scope, int, float], None]
+
+# The request-scope key under which an app instance hands its services to the shared routes.
+SERVICES_SCOPE_KEY = "easel.services"
 
 
 @dataclass
@@ -34,3 +42,5 @@ class Services:
     auth_failures: TokenBuckets | None = None
     # why generations cannot run yet (workers starting, models loading), else None
     not_ready: Callable[[], str | None] = lambda: None
+    # writes each request to the request log; None: not recorded
+    record_request: RequestRecorder | None = None

@@ -44,6 +44,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # WAL's recommended level: never corrupts, and only a power cut (not a crashed
+    # process) can lose the last commits; FULL's fsync on every commit cost ~10 %.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 

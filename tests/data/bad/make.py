@@ -8,6 +8,7 @@ time by `text_chunk_bomb()` rather than committed.
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import struct
@@ -46,6 +47,7 @@ def png(width: int, height: int, idat: bytes, *extra: bytes) -> bytes:
     )
 
 
+@functools.cache
 def text_chunk_bomb(megabytes: int = 50) -> bytes:
     """A valid 512x512 PNG carrying a zTXt chunk that inflates to `megabytes` MB."""
     text = zlib.compress(b"\0" * (megabytes * 1024 * 1024), 9)

@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from easel.api.app import create_app
+from easel.api.app import EaselApp, create_app
 from easel.api.services import Services
 from easel.engines.registry import EngineRegistry
 from tests.factories import TestAccount, make_account, make_settings
@@ -65,7 +64,7 @@ async def app(
     clock: FakeClock,
     settings_overrides: dict[str, object],
     engine_source: FakeEngines,
-) -> AsyncIterator[FastAPI]:
+) -> AsyncIterator[EaselApp]:
     # The database is a copy of an already migrated template: no migration on start.
     overrides: dict[str, Any] = dict(settings_overrides)
     database = {"migrate_on_start": False, **overrides.pop("database", {})}
@@ -77,13 +76,13 @@ async def app(
 
 
 @pytest.fixture
-def services(app: FastAPI) -> Services:
+def services(app: EaselApp) -> Services:
     services: Services = app.state.services
     return services
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: EaselApp) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://easel.test") as client:
         yield client

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 
+from easel.api.app import EaselApp
 from easel.api.services import Services
 from easel.usage.service import UsageService
 from tests.factories import TestAccount
@@ -50,7 +50,7 @@ def http_scope(path: str, headers: dict[str, str]) -> dict[str, Any]:
 
 
 async def call(
-    app: FastAPI, path: str, headers: dict[str, str], receive: Receive
+    app: EaselApp, path: str, headers: dict[str, str], receive: Receive
 ) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
 
@@ -90,7 +90,7 @@ def assert_recorded(services: Services, status: int, caplog: pytest.LogCaptureFi
 
 
 async def test_upload_cut_short_is_499_in_one_line(
-    app: FastAPI, account: TestAccount, services: Services, caplog: pytest.LogCaptureFixture
+    app: EaselApp, account: TestAccount, services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     headers = {**account.headers, "Content-Type": "application/json", "Content-Length": "1000"}
     with caplog.at_level(logging.INFO):
@@ -101,7 +101,7 @@ async def test_upload_cut_short_is_499_in_one_line(
 
 
 async def test_multipart_upload_cut_short_is_499(
-    app: FastAPI, account: TestAccount, services: Services, caplog: pytest.LogCaptureFixture
+    app: EaselApp, account: TestAccount, services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     headers = {**account.headers, "Content-Type": "multipart/form-data; boundary=xyz"}
     part = b'--xyz\r\nContent-Disposition: form-data; name="init_image"; filename="a.png"\r\n\r\n'
@@ -117,7 +117,7 @@ async def test_multipart_upload_cut_short_is_499(
 
 
 async def test_slow_body_is_408_in_v1_format(
-    app: FastAPI, account: TestAccount, services: Services, caplog: pytest.LogCaptureFixture
+    app: EaselApp, account: TestAccount, services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     headers = {**account.headers, "Content-Type": "application/json", "Content-Length": "1000"}
     with caplog.at_level(logging.INFO):
@@ -129,7 +129,7 @@ async def test_slow_body_is_408_in_v1_format(
 
 
 async def test_waiting_for_a_disconnect_after_the_body_is_not_timed_out(
-    app: FastAPI, account: TestAccount, services: Services, fake_engines: dict[str, FakeEngine]
+    app: EaselApp, account: TestAccount, services: Services, fake_engines: dict[str, FakeEngine]
 ) -> None:
     # A generation that outlasts body_timeout_seconds: the job's disconnect watcher
     # keeps receiving, and must not be answered 408.
@@ -148,7 +148,7 @@ async def test_waiting_for_a_disconnect_after_the_body_is_not_timed_out(
 
 
 async def test_disconnect_during_generation_is_499(
-    app: FastAPI, account: TestAccount, services: Services, fake_engines: dict[str, FakeEngine]
+    app: EaselApp, account: TestAccount, services: Services, fake_engines: dict[str, FakeEngine]
 ) -> None:
     engine = FakeEngine(services.engines.spec(SD))
     engine.gate = threading.Event()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import httpx
-from fastapi import FastAPI
+import pytest
 
+from easel.api.app import EaselApp
 from easel.api.services import Services
 from easel.usage.service import UsageService
 from tests.factories import TestAccount
@@ -41,14 +42,16 @@ async def test_request_ids_are_unique(client: httpx.AsyncClient) -> None:
     assert all(len(i) == 32 for i in ids)
 
 
-async def test_unexpected_exception_is_500_without_traceback(app: FastAPI) -> None:
-    @app.get("/v1/boom")
-    async def boom() -> None:
+async def test_unexpected_exception_is_500_without_traceback(
+    app: EaselApp, services: Services, account: TestAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom() -> None:
         raise RuntimeError("secret internal detail")
 
+    monkeypatch.setattr(services.engines, "list", boom)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        response = await client.get("/v1/boom")
+        response = await client.get("/v1/engines/list", headers=account.headers)
     assert response.status_code == 500
     body = response.json()
     assert body["name"] == "server_error"

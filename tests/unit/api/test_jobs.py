@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
+from easel.api.app import EaselApp
 from easel.api.services import Services
 from easel.billing.prices import generation_cost_milli
 from easel.jobs.store import JobStore, NewJob
@@ -343,7 +343,7 @@ async def test_a_worker_that_lost_its_lease_cannot_write_or_charge(
 
 
 async def disconnecting_call(
-    app: FastAPI, account: TestAccount, gated: FakeEngine, headers: list[tuple[bytes, bytes]]
+    app: EaselApp, account: TestAccount, gated: FakeEngine, headers: list[tuple[bytes, bytes]]
 ) -> None:
     """A raw ASGI call whose client goes away while its job runs."""
     pending = [{"type": "http.request", "body": json.dumps(BODY).encode(), "more_body": False}]
@@ -387,7 +387,7 @@ async def disconnecting_call(
 
 
 async def test_client_disconnect_cancels_its_sync_job(
-    app: FastAPI, account: TestAccount, gated: FakeEngine, services: Services
+    app: EaselApp, account: TestAccount, gated: FakeEngine, services: Services
 ) -> None:
     await disconnecting_call(app, account, gated, headers=[])
     gated.gate.set()  # type: ignore[union-attr]  # the engine reaches its next step
@@ -401,7 +401,7 @@ async def test_client_disconnect_cancels_its_sync_job(
 
 
 async def test_a_disconnect_with_an_idempotency_key_keeps_the_job_for_the_retry(
-    app: FastAPI,
+    app: EaselApp,
     client: httpx.AsyncClient,
     account: TestAccount,
     gated: FakeEngine,
