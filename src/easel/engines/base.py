@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from easel.engines.checkpoints import single_file_problem
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -120,12 +122,24 @@ class EngineSpec(BaseModel):
     model: str | None = Field(
         default=None,
         description="Hugging Face repo id or local directory/file with the weights "
-        "(diffusers / esrgan backends); for the sandbox backend, optionally the tiny "
-        "architecture to build (e.g. esrgan-x4) instead of the family's default",
+        "(diffusers / esrgan backends; diffusers also takes one single-file .safetensors "
+        "checkpoint); for the sandbox backend, optionally the tiny architecture to build "
+        "(e.g. esrgan-x4) instead of the family's default",
+    )
+    config: str | None = Field(
+        default=None,
+        description="For a single-file .safetensors `model`: its pipeline's configuration in "
+        "the diffusers layout, as a local directory or a Hugging Face repo id already in the "
+        "cache (read offline); none: the repo diffusers infers from the checkpoint, from the "
+        "cache",
     )
     inpaint_model: str | None = Field(
         default=None,
         description="Optional separate inpainting weights for masking on a generate engine",
+    )
+    inpaint_config: str | None = Field(
+        default=None,
+        description="As `config`, for a single-file .safetensors `inpaint_model`",
     )
     mask_model: str | None = Field(
         default=None,
@@ -167,6 +181,13 @@ class EngineSpec(BaseModel):
         description="The API that serves the engine: v1 (listed by /v1/engines/list) or "
         "v2beta (picked by a v2beta route, never listed by v1)",
     )
+
+    @model_validator(mode="after")
+    def _checkpoint_files(self) -> EngineSpec:
+        problem = single_file_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
     def serves(self, kind: str) -> bool:
         """Whether this engine can run a request of `kind`."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import shutil
 import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -171,6 +172,15 @@ def pixels(image: Image.Image) -> np.ndarray:
 
 def max_diff(a: Image.Image, b: Image.Image) -> int:
     return int(np.abs(pixels(a) - pixels(b)).max())
+
+
+def populate_hub_cache(cache: Path, repo_id: str, files: Path) -> None:
+    """Lay `files` out as the Hugging Face cache holds `repo_id` (main at a fixed commit)."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    shutil.copytree(files, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
 
 
 def png(image: Image.Image) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -27,10 +26,10 @@ from tests.integration.engines.conftest import (
     noise_image,
     pixels,
     png,
+    populate_hub_cache,
 )
 
 REPO_ID = "easel-test/tiny-sd"
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def _diffusers_registry(tmp_path: Path, **fields: object) -> EngineRegistry:
@@ -70,14 +69,6 @@ def test_separate_inpainting_weights_serve_masking(
     assert masking.unet.config.in_channels == 9  # the inpainting UNet, not from_pipe
 
 
-def _populate_hub_cache(cache: Path, model: Path) -> None:
-    """Lay out `model` as the hub cache does for REPO_ID at COMMIT."""
-    repo = cache / ("models--" + REPO_ID.replace("/", "--"))
-    shutil.copytree(model, repo / "snapshots" / COMMIT)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(COMMIT)
-
-
 def test_hub_repo_id_loads_offline_from_the_cache(
     tmp_path: Path, tiny_sd_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,7 +76,7 @@ def test_hub_repo_id_loads_offline_from_the_cache(
 
     hf_home = tmp_path / "hf"
     cache = hf_home / "hub"
-    _populate_hub_cache(cache, tiny_sd_model)
+    populate_hub_cache(cache, REPO_ID, tiny_sd_model)
     monkeypatch.setenv("HF_HOME", str(hf_home))
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -57,6 +57,7 @@ from easel.engines.backends.diffusers import (
     _prepare,
     _Progress,
     _set_deterministic,
+    checkpoint_source,
     skipped_steps,
 )
 from easel.engines.base import (
@@ -167,7 +168,10 @@ class ControlEngine:
                 _set_deterministic(self.device)
                 dtype = torch_dtype(self.dtype)
                 base = _load_pipeline(
-                    diffusers.AutoPipelineForText2Image, self.model_source(), self.device, dtype
+                    diffusers.AutoPipelineForText2Image,
+                    checkpoint_source(self.spec, self.model_source()),
+                    self.device,
+                    dtype,
                 )
                 controlnet = None
                 if control := self.control_source():

@@ -1,11 +1,12 @@
 """Stable Diffusion engines on diffusers: SD 1.x/2.x, SDXL, SD 3/3.5 and the x4 upscaler.
 
 `DiffusersEngine` serves text-to-image, image-to-image and masking for one
-model, loaded with diffusers' own loaders (`from_pretrained`) from a Hugging
-Face repo id or a local directory in the diffusers layout. The image-to-image
-pipeline and, unless `spec.inpaint_model` names separate inpainting weights,
-the inpainting pipeline are built with `from_pipe`, sharing the loaded
-modules. `LatentUpscaleEngine` serves upscale with
+model, loaded with diffusers' own loaders: `from_pretrained` from a Hugging
+Face repo id or a local directory in the diffusers layout, `from_single_file`
+from one `.safetensors` checkpoint in the original layout (see
+`single_file`). The image-to-image pipeline and, unless `spec.inpaint_model`
+names separate inpainting weights, the inpainting pipeline are built with
+`from_pipe`, sharing the loaded modules. `LatentUpscaleEngine` serves upscale with
 `StableDiffusionUpscalePipeline`.
 
 How Stability's parameters map (see also `presets.py` and `schedulers.py`):
@@ -75,6 +76,7 @@ from easel.engines.backends._common import (
     quiet_hf,
     torch_dtype,
 )
+from easel.engines.backends.single_file import SingleFileSource, config_dir, load_single_file
 from easel.engines.base import (
     EngineSpec,
     GeneratedImage,
@@ -83,6 +85,7 @@ from easel.engines.base import (
     GenerationResult,
     ProgressCallback,
 )
+from easel.engines.checkpoints import is_single_file
 from easel.engines.presets import apply_style_preset
 from easel.engines.schedulers import scheduler_for
 from easel.errors import InvalidRequest
@@ -156,8 +159,29 @@ def _prepare(pipe: Any, device: str) -> Any:
     return pipe
 
 
-def _load_pipeline(auto_cls: Any, source: str, device: str, dtype: Any) -> Any:
+def checkpoint_source(
+    spec: EngineSpec, path: str, *, inpaint: bool = False
+) -> str | SingleFileSource:
+    """`path` (the engine's model or inpaint_model) as `_load_pipeline` takes it.
+
+    A single-file checkpoint carries the engine's setting for its configuration.
+    """
+    if not is_single_file(path):
+        return path
+    if inpaint:
+        return SingleFileSource(spec.id, path, spec.inpaint_config, "inpaint_config")
+    return SingleFileSource(spec.id, path, spec.config, "config")
+
+
+def _load_pipeline(auto_cls: Any, source: str | SingleFileSource, device: str, dtype: Any) -> Any:
+    """Load `source` for `auto_cls`: a repo id or diffusers-layout directory with
+    `from_pretrained`, a single-file checkpoint (see `checkpoint_source`) with
+    `from_single_file`."""
     quiet_hf()
+    if isinstance(source, SingleFileSource):
+        directory = config_dir(source)
+        kwargs = {**_pipeline_kwargs(str(directory)), **_dtype_kwargs(dtype)}
+        return _prepare(load_single_file(auto_cls, source, directory, **kwargs), device)
     source = _local_source(source)
     kwargs = {**_pipeline_kwargs(source), **_dtype_kwargs(dtype)}
     return _prepare(auto_cls.from_pretrained(source, **kwargs), device)
@@ -377,7 +401,7 @@ class DiffusersEngine:
             engines are `EditEngine`s, which load their inpainting pipeline here).
         device: torch device string ("cuda", "cuda:1", "mps", "cpu").
         dtype: "float16", "bfloat16" or "float32".
-        model: weights (repo id or directory); defaults to `spec.model`.
+        model: weights (repo id, directory or .safetensors file); defaults to `spec.model`.
         inpaint_model: separate inpainting weights for masking on a generate
             engine; defaults to `spec.inpaint_model`.
     """
@@ -426,7 +450,7 @@ class DiffusersEngine:
             with engine_errors(self.spec.id, "loading its model"):
                 _set_deterministic(self.device)
                 dtype = torch_dtype(self.dtype)
-                source = self.model_source()
+                source = checkpoint_source(self.spec, self.model_source())
                 if self.spec.kind in ("inpaint", "edit"):
                     base = _load_pipeline(
                         diffusers.AutoPipelineForInpainting, source, self.device, dtype
@@ -462,7 +486,7 @@ class DiffusersEngine:
                     if source:
                         pipe = _load_pipeline(
                             diffusers.AutoPipelineForInpainting,
-                            source,
+                            checkpoint_source(self.spec, source, inpaint=True),
                             self.device,
                             torch_dtype(self.dtype),
                         )
@@ -630,7 +654,7 @@ class LatentUpscaleEngine:
                     _set_deterministic(self.device)
                     self._pipe = _load_pipeline(
                         diffusers.StableDiffusionUpscalePipeline,
-                        self.model_source(),
+                        checkpoint_source(self.spec, self.model_source()),
                         self.device,
                         torch_dtype(self.dtype),
                     )

@@ -33,7 +33,12 @@ from easel.engines.backends._common import (
     module_bytes,
     torch_dtype,
 )
-from easel.engines.backends.diffusers import _load_pipeline, _Progress, _set_deterministic
+from easel.engines.backends.diffusers import (
+    _load_pipeline,
+    _Progress,
+    _set_deterministic,
+    checkpoint_source,
+)
 from easel.engines.base import (
     EngineSpec,
     GeneratedVideo,
@@ -92,7 +97,7 @@ class VideoDiffusionEngine:
                     _set_deterministic(self.device)
                     self._pipe = _load_pipeline(
                         diffusers.StableVideoDiffusionPipeline,
-                        self.model_source(),
+                        checkpoint_source(self.spec, self.model_source()),
                         self.device,
                         torch_dtype(self.dtype),
                     )

@@ -1,0 +1,274 @@
+"""Single-file `.safetensors` checkpoints on the diffusers backend (`from_single_file`).
+
+The fixture is the tiny SD model written as the file a civitai / A1111 user
+has: one `.safetensors` in the original LDM/CompVis key layout
+(`ldm_checkpoint.py`), plus its configuration in the diffusers layout with
+no weights in it (what the `hf download` command in the error message
+fetches). With no weights beside the configuration, every tensor
+the engine runs must come out of the single file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from easel.engines.base import Engine, EngineSpec
+from easel.engines.registry import EngineRegistry
+from easel.errors import InvalidRequest
+from tests.integration.engines.conftest import (
+    make_request,
+    noise_image,
+    png,
+    populate_hub_cache,
+)
+from tests.integration.engines.ldm_checkpoint import (
+    TEXT_PREFIX,
+    UNET_PREFIX,
+    VAE_PREFIX,
+    copy_configs,
+    write_single_file,
+)
+
+# The repo diffusers infers for an SD 1.x checkpoint (an `input_blocks` UNet whose
+# cross-attention is not 1024 wide), and so the one easel looks up without `config`.
+SD15_REPO = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+CONFIG_REPO = "easel-test/tiny-sd-config"
+
+
+@pytest.fixture(scope="module")
+def single_file(tmp_path_factory: pytest.TempPathFactory, tiny_sd_model: Path) -> Path:
+    return write_single_file(tiny_sd_model, tmp_path_factory.mktemp("ckpt") / "tiny-sd.safetensors")
+
+
+@pytest.fixture(scope="module")
+def config_dir(tmp_path_factory: pytest.TempPathFactory, tiny_sd_model: Path) -> Path:
+    return copy_configs(tiny_sd_model, tmp_path_factory.mktemp("config") / "tiny-sd-config")
+
+
+@pytest.fixture
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Hugging Face cache for this test (the package runs the hub offline)."""
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+def _spec(**fields: object) -> EngineSpec:
+    return EngineSpec.model_validate(
+        {"id": "civitai-sd", "name": "SD", "family": "sd1", "backend": "diffusers", **fields}
+    )
+
+
+def _engine(tmp_path: Path, **fields: object) -> Engine:
+    registry = EngineRegistry([_spec(**fields)], data_dir=tmp_path, device="cpu", dtype="float32")
+    return registry.get("civitai-sd")
+
+
+# --------------------------------------------------------------------------- the fixture
+
+
+def test_the_fixture_has_the_original_key_layout(single_file: Path) -> None:
+    from diffusers.loaders.single_file_utils import infer_diffusers_model_type
+    from safetensors.torch import load_file
+
+    state = load_file(str(single_file))
+    assert all(k.startswith((UNET_PREFIX, VAE_PREFIX, TEXT_PREFIX)) for k in state)
+    unet = [
+        "input_blocks.0.0.weight",  # conv_in
+        "input_blocks.1.0.in_layers.2.weight",  # level 0, first resnet
+        "input_blocks.3.0.op.weight",  # level 0's downsampler is a block of its own
+        "input_blocks.4.1.proj_in.weight",  # level 1: resnet, then cross-attention
+        "middle_block.1.transformer_blocks.0.attn2.to_k.weight",
+        "middle_block.2.out_layers.3.weight",
+        "output_blocks.2.2.conv.weight",  # the upsampler after a resnet and attention
+        "out.2.weight",  # conv_out
+    ]
+    vae = [
+        "encoder.down.0.downsample.conv.weight",
+        "encoder.mid.attn_1.q.weight",
+        "decoder.up.3.upsample.conv.weight",  # the decoder's first (lowest-resolution) level
+        "decoder.up.1.block.1.conv2.weight",
+        "decoder.norm_out.weight",
+    ]
+    for key in [UNET_PREFIX + k for k in unet] + [VAE_PREFIX + k for k in vae]:
+        assert key in state, key
+    # The original decoder numbers its levels from the highest resolution: up.0 has none.
+    assert VAE_PREFIX + "decoder.up.0.upsample.conv.weight" not in state
+    assert state[VAE_PREFIX + "encoder.mid.attn_1.q.weight"].ndim == 4  # a 1x1 convolution
+    assert TEXT_PREFIX + "text_model.embeddings.position_embedding.weight" in state
+    # diffusers' own detector reads it as an SD 1.x checkpoint.
+    assert infer_diffusers_model_type(state) == "v1"
+
+
+def test_the_config_directory_holds_no_weights(config_dir: Path) -> None:
+    assert (config_dir / "model_index.json").is_file()
+    assert (config_dir / "unet" / "config.json").is_file()
+    assert (config_dir / "tokenizer" / "vocab.json").is_file()
+    assert not [p for p in config_dir.rglob("*") if p.suffix in (".safetensors", ".bin")]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_every_tensor_comes_from_the_single_file(
+    tmp_path: Path, single_file: Path, config_dir: Path, tiny_sd_model: Path
+) -> None:
+    import diffusers
+    import torch
+
+    engine = _engine(tmp_path, model=str(single_file), config=str(config_dir))
+    engine.generate([make_request()])
+    pipe = engine.backend._pipes["text-to-image"]  # type: ignore[attr-defined]
+    assert type(pipe).__name__ == "StableDiffusionPipeline"
+    reference = diffusers.StableDiffusionPipeline.from_pretrained(
+        str(tiny_sd_model), safety_checker=None, requires_safety_checker=False
+    )
+    for name in ("unet", "vae", "text_encoder"):
+        loaded, expected = getattr(pipe, name).state_dict(), getattr(reference, name).state_dict()
+        assert loaded.keys() == expected.keys(), name
+        different = [k for k in expected if not torch.equal(loaded[k], expected[k])]
+        assert different == [], name
+    assert pipe.scheduler.config == reference.scheduler.config
+
+
+def test_single_file_generates_the_same_images_as_the_diffusers_layout(
+    tmp_path: Path, single_file: Path, config_dir: Path, tiny_sd_model: Path
+) -> None:
+    """Byte-identical PNGs: the same tensors, configs and seeds run the same float ops."""
+    requests = [
+        make_request(prompts="a lighthouse", seeds=[21, 22]),
+        make_request("image-to-image", seeds=[5], init_image=noise_image(seed=3)),
+    ]
+    single = _engine(tmp_path / "single", model=str(single_file), config=str(config_dir))
+    layout = _engine(tmp_path / "layout", model=str(tiny_sd_model))
+    got = [png(i.image) for r in single.generate(requests) for i in r.images]
+    expected = [png(i.image) for r in layout.generate(requests) for i in r.images]
+    assert len(got) == 3
+    assert got == expected
+
+
+def test_a_single_file_inpainting_model_serves_masking(
+    tmp_path: Path, tiny_sd_model: Path, tiny_inpaint_model: Path
+) -> None:
+    checkpoint = write_single_file(tiny_inpaint_model, tmp_path / "tiny-sd-inpainting.safetensors")
+    configs = copy_configs(tiny_inpaint_model, tmp_path / "inpainting-config")
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (0, 0, 32, 64))
+    request = make_request("masking", seeds=[7], init_image=noise_image(seed=1), mask=mask)
+    single = _engine(
+        tmp_path / "single",
+        model=str(tiny_sd_model),
+        inpaint_model=str(checkpoint),
+        inpaint_config=str(configs),
+    )
+    layout = _engine(
+        tmp_path / "layout", model=str(tiny_sd_model), inpaint_model=str(tiny_inpaint_model)
+    )
+    (got,) = single.generate([request])
+    (expected,) = layout.generate([request])
+    assert png(got.images[0].image) == png(expected.images[0].image)
+    masking = single.backend._pipes["masking"]  # type: ignore[attr-defined]
+    assert type(masking).__name__ == "StableDiffusionInpaintPipeline"
+    assert masking.unet.config.in_channels == 9  # the file's inpainting UNet, not from_pipe
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["config-repo-id", "inferred"])
+def test_the_configuration_comes_from_the_hub_cache(
+    tmp_path: Path,
+    single_file: Path,
+    config_dir: Path,
+    tiny_sd_model: Path,
+    hub_cache: Path,
+    configured: bool,
+) -> None:
+    # Without `config`, easel looks up the repo diffusers infers for the file.
+    populate_hub_cache(hub_cache, CONFIG_REPO if configured else SD15_REPO, config_dir)
+    fields = {"config": CONFIG_REPO} if configured else {}
+    engine = _engine(tmp_path / "single", model=str(single_file), **fields)
+    request = make_request(prompts="a lighthouse", seeds=[21])
+    (got,) = engine.generate([request])
+    (expected,) = _engine(tmp_path / "layout", model=str(tiny_sd_model)).generate([request])
+    assert png(got.images[0].image) == png(expected.images[0].image)
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def test_a_missing_configuration_is_a_clear_400(
+    tmp_path: Path, single_file: Path, hub_cache: Path
+) -> None:
+    engine = _engine(tmp_path, model=str(single_file))
+    with pytest.raises(InvalidRequest) as caught:
+        engine.generate([make_request()])
+    message = caught.value.message
+    assert caught.value.status == 400
+    assert "Engine civitai-sd cannot load the single-file checkpoint tiny-sd.safetensors" in message
+    assert f"({SD15_REPO}) is not in the Hugging Face cache" in message
+    fetch = f"hf download {SD15_REPO} --include '*.json' --include '*.txt' --include '*.model'"
+    assert fetch in message
+    assert "Set the engine's config to a local diffusers-layout directory" in message
+    assert not engine.loaded  # type: ignore[attr-defined]
+
+
+def test_a_config_that_is_neither_directory_nor_cached_repo_is_refused(
+    tmp_path: Path, single_file: Path, hub_cache: Path
+) -> None:
+    engine = _engine(tmp_path, model=str(single_file), config="easel-test/not-cached")
+    with pytest.raises(InvalidRequest, match="neither a local directory nor a repo id"):
+        engine.generate([make_request()])
+
+
+def test_a_config_directory_without_model_index_is_refused(
+    tmp_path: Path, single_file: Path
+) -> None:
+    (tmp_path / "not-a-pipeline").mkdir()
+    engine = _engine(tmp_path, model=str(single_file), config=str(tmp_path / "not-a-pipeline"))
+    with pytest.raises(InvalidRequest, match="has no model_index.json"):
+        engine.generate([make_request()])
+
+
+def test_a_missing_checkpoint_is_a_clear_400(tmp_path: Path, config_dir: Path) -> None:
+    engine = _engine(tmp_path, model=str(tmp_path / "gone.safetensors"), config=str(config_dir))
+    with pytest.raises(InvalidRequest, match=r"gone\.safetensors is not a file"):
+        engine.generate([make_request()])
+
+
+@pytest.mark.parametrize("field", ["model", "inpaint_model"])
+@pytest.mark.parametrize("name", ["v1-5-pruned-emaonly.ckpt", "model.PT", "weights.bin"])
+def test_pickled_checkpoints_are_refused_in_the_settings(field: str, name: str) -> None:
+    """An invalid engine entry fails `easel serve` at start ("error: invalid settings: …")."""
+    from pydantic import ValidationError
+
+    fields = {"model": "/models/sd15", field: f"/models/{name}"}
+    with pytest.raises(ValidationError, match="pickled checkpoint") as caught:
+        _spec(**fields)
+    assert "runs any code it carries" in str(caught.value)
+    assert "single-file checkpoints only as .safetensors" in str(caught.value)
+
+
+def test_other_backends_keep_their_pth_files() -> None:
+    spec = _spec(family="esrgan", kind="upscale", backend="esrgan", model="/m/x4.pth")
+    assert spec.model == "/m/x4.pth"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"model": "stable-diffusion-v1-5/stable-diffusion-v1-5", "config": "/cfg"},
+        {"model": "/m.safetensors", "inpaint_model": "/inpaint", "inpaint_config": "/cfg"},
+        {"backend": "sandbox", "model": None, "config": "/cfg"},
+    ],
+    ids=["repo-id-model", "directory-inpaint-model", "sandbox"],
+)
+def test_config_goes_only_with_a_single_file(fields: dict) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="configuration of a single-file checkpoint"):
+        _spec(**fields)
