@@ -375,7 +375,8 @@ function defaultEngine(engines) {
   return (engines.find((e) => e.id === "stable-diffusion-v1-6") || engines[0])?.id;
 }
 
-export function parameterList(parameters) {
+// `heading` keeps the outline whole: h3 under the Result's h2, h2 right under a page's h1.
+export function parameterList(parameters, heading = "h3") {
   const list = el("dl", { class: "parameters" });
   for (const [name, value] of Object.entries(parameters)) {
     if (value === null || value === undefined || (Array.isArray(value) && !value.length)) continue;
@@ -384,5 +385,5 @@ export function parameterList(parameters) {
     else if (typeof value === "object") text = JSON.stringify(value);
     list.append(el("dt", {}, name), el("dd", {}, String(text)));
   }
-  return el("section", { "aria-label": "Parameters" }, el("h3", {}, "Parameters"), list);
+  return el("section", { "aria-label": "Parameters" }, el(heading, {}, "Parameters"), list);
 }
