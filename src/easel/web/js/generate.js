@@ -56,7 +56,8 @@ export async function renderGenerate(main) {
   const group = (controls, ...children) => el("div", { class: "group", "data-controls": controls }, ...children);
   const drop = el(
     "div",
-    { class: "drop", tabindex: 0, "aria-label": "Init image: drop an image here or choose a file" },
+    // not a tab stop of its own: the file input inside is the keyboard's way in
+    { class: "drop", role: "group", "aria-label": "Init image: drop an image here or choose a file" },
     el("p", {}, "Drop an image here, or choose one:"),
     field("Init image", c.file),
     el("img", { class: "init-preview", alt: "The init image", hidden: true }),
@@ -387,7 +388,7 @@ export async function renderGenerate(main) {
     if (c.operation.value === "text-to-image") c.operation.value = "image-to-image";
     showControls();
     await setInit(blob);
-    drop.focus();
+    c.file.focus();
   }
 
   // -- starting from a gallery job -----------------------------------------------------
