@@ -29,13 +29,21 @@ def shown_size(page: Page) -> list[int]:
     return size
 
 
+def open_upscaler(
+    page: Page, server: RunningServer, tmp_path: Path, name: str, size: tuple[int, int]
+) -> Path:
+    """Sign in and pick the v2beta upscaler `name`; the small image to give it."""
+    small = tmp_path / "small.png"
+    small.write_bytes(noise_png(*size))
+    sign_in(page, server)
+    page.get_by_label("Operation").select_option(label=f"v2beta upscale {name}")
+    return small
+
+
 def test_fast_upscale_shows_the_image_four_times_larger(
     page: Page, studio_server: RunningServer, api: httpx.Client, tmp_path: Path
 ) -> None:
-    small = tmp_path / "small.png"
-    small.write_bytes(noise_png(64, 48))
-    sign_in(page, studio_server)
-    page.get_by_label("Operation").select_option(label="v2beta upscale fast")
+    small = open_upscaler(page, studio_server, tmp_path, "fast", (64, 48))
     # fast takes only the image: no prompt, no seed
     expect(page.get_by_label("Prompt", exact=True)).to_be_hidden()
     expect(page.get_by_label("Seed")).to_be_hidden()
@@ -59,10 +67,7 @@ def test_creative_upscale_is_polled_while_it_runs_and_can_be_cancelled(
 ) -> None:
     # Creative upscaling (tiled SDXL to 3152x3152) takes minutes on a shared CPU, so this
     # follows it while it runs and cancels it; the fast test covers showing a v2beta image.
-    small = tmp_path / "small.png"
-    small.write_bytes(noise_png(64, 64))
-    sign_in(page, studio_server)
-    page.get_by_label("Operation").select_option(label="v2beta upscale creative")
+    small = open_upscaler(page, studio_server, tmp_path, "creative", (64, 64))
     creativity = page.get_by_label("Creativity")
     expect(creativity).to_have_value("0.3")  # the operation's default, from the API's schema
     creativity.fill("0.4")
