@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.integration.conftest import (
     MODELS_DIR_ENV,
@@ -84,3 +84,14 @@ def sign_in(page: Page, server: RunningServer, key: str | None = None) -> None:
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def wait_for_result(page: Page) -> None:
+    expect(page.locator(".result img").first).to_be_visible(timeout=GENERATION_TIMEOUT_MS)
+
+
+def newest_job(api: httpx.Client) -> dict[str, object]:
+    jobs = api.get("/v1/generations", params={"limit": 1}).json()
+    assert jobs, "no generation was made"
+    job: dict[str, object] = jobs[0]
+    return job

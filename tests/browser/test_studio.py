@@ -13,18 +13,18 @@ import pytest
 from PIL import Image, ImageChops
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import GENERATION_TIMEOUT_MS, PHONE, screenshot, sign_in
+from tests.browser.conftest import (
+    GENERATION_TIMEOUT_MS,
+    PHONE,
+    newest_job,
+    screenshot,
+    sign_in,
+    wait_for_result,
+)
 from tests.integration.conftest import RunningServer
 
 # The fewest steps v1 accepts: the sandbox's images need no more.
 STEPS = "10"
-
-
-def newest_job(api: httpx.Client) -> dict[str, object]:
-    jobs = api.get("/v1/generations", params={"limit": 1}).json()
-    assert jobs, "no generation was made"
-    job: dict[str, object] = jobs[0]
-    return job
 
 
 def artifact(api: httpx.Client, job_id: object) -> bytes:
@@ -44,10 +44,6 @@ def generate(page: Page, prompt: str, *, steps: str = STEPS) -> None:
     page.get_by_label("Prompt", exact=True).fill(prompt)
     page.get_by_label("Steps").fill(steps)
     page.get_by_role("button", name="Generate").click()
-
-
-def wait_for_result(page: Page) -> None:
-    expect(page.locator(".result img").first).to_be_visible(timeout=GENERATION_TIMEOUT_MS)
 
 
 def test_generate_watches_progress_to_100_and_the_balance_drops_by_the_charge(

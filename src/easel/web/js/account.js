@@ -99,7 +99,12 @@ export async function renderAccount(main, { onKeyRevoked }) {
       el(
         "table",
         { class: "keys" },
-        el("tr", {}, ["Key", "Name", "Created", "Last used", ""].map((h) => el("th", { scope: "col" }, h))),
+        el(
+          "tr",
+          {},
+          ["Key", "Name", "Created", "Last used"].map((h) => el("th", { scope: "col" }, h)),
+          el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, "Action")),
+        ),
         rows,
       ),
     );

@@ -8,8 +8,9 @@ import { blobUrl, el, errorBox, formatDate, showError } from "./ui.js";
 
 const PAGE = 12;
 
-async function thumbnail(job, index = 0) {
-  const image = el("img", { alt: `Image ${index + 1} of job ${job.id.slice(0, 8)}`, loading: "lazy" });
+// `alt` is the image's text alternative; "" where the text beside it already names it.
+async function thumbnail(job, index = 0, alt = `Image ${index + 1} of job ${job.id.slice(0, 8)}`) {
+  const image = el("img", { alt, loading: "lazy" });
   if (job.status === "succeeded" && job.artifacts > index) {
     api
       .get(`/v1/generations/${job.id}/artifacts/${index}`, { as: "blob" })
@@ -34,18 +35,19 @@ export async function renderGallery(main, offset = 0) {
     const open = el(
       "button",
       { type: "button", class: "card", onclick: () => renderDetail(main, job.id, offset) },
-      await thumbnail(job),
+      await thumbnail(job, 0, ""),
+      // the visible text is the button's name (no aria-label that a voice user could not say)
+      el("span", { class: "card-title" }, `Job ${job.id.slice(0, 8)}`),
       el("span", { class: `status status-${job.status}` }, job.status),
       el("span", { class: "card-meta" }, `${job.parameters.operation || job.kind} · ${job.engine_id}`),
       el("time", { datetime: job.created_at }, formatDate(job.created_at)),
     );
-    open.setAttribute("aria-label", `Job ${job.id.slice(0, 8)}, ${job.status}, ${formatDate(job.created_at)}`);
     grid.append(el("li", {}, open));
   }
   if (!jobs.length) grid.append(el("li", { class: "empty" }, "No jobs yet."));
   const pager = el(
     "nav",
-    { class: "pager", "aria-label": "Pages" },
+    { class: "pager", "aria-label": "Gallery pages" },
     el("button", { type: "button", disabled: offset === 0, onclick: () => renderGallery(main, Math.max(0, offset - PAGE)) }, "Newer"),
     el("span", {}, `Jobs ${jobs.length ? offset + 1 : 0}–${offset + jobs.length}`),
     el("button", { type: "button", disabled: jobs.length < PAGE, onclick: () => renderGallery(main, offset + PAGE) }, "Older"),
@@ -88,6 +90,6 @@ async function renderDetail(main, id, offset) {
     el("button", { type: "button", onclick: () => renderGallery(main, offset) }, "Back to the gallery"),
     facts,
     images,
-    parameterList(job.parameters),
+    parameterList(job.parameters, "h2"),
   );
 }

@@ -3,23 +3,26 @@
 
 import * as api from "./api.js";
 import { MaskPainter } from "./mask.js";
-import { bodyProperties, enumOf, openapi, v2betaGenerateOperations } from "./schema.js";
+import { bodyProperties, enumOf, openapi, v2betaImageOperations } from "./schema.js";
 import { handoff } from "./state.js";
 import { blobUrl, el, errorBox, field, select, showError } from "./ui.js";
 
 // v1 operations: where they post, and which controls they use.
 const V1 = {
-  "text-to-image": { suffix: "text-to-image", controls: ["prompts", "size", "diffusion", "samples"] },
-  "image-to-image": { suffix: "image-to-image", controls: ["prompts", "diffusion", "samples", "init", "strength"] },
-  masking: { suffix: "image-to-image/masking", controls: ["prompts", "diffusion", "samples", "init", "mask"] },
+  "text-to-image": { suffix: "text-to-image", controls: ["prompts", "size", "diffusion", "seed", "samples"] },
+  "image-to-image": { suffix: "image-to-image", controls: ["prompts", "diffusion", "seed", "samples", "init", "strength"] },
+  masking: { suffix: "image-to-image/masking", controls: ["prompts", "diffusion", "seed", "samples", "init", "mask"] },
   upscale: { suffix: "image-to-image/upscale", controls: ["init", "upscale"] },
 };
 const SIZES = [256, 320, 384, 448, 512, 576, 640, 704, 768, 832, 896, 960, 1024];
+// How often an asynchronous v2beta result is asked for while it runs (its own server).
+const POLL_MS = 1000;
 
 export async function renderGenerate(main) {
   const [engines, document] = await Promise.all([api.get("/v1/engines/list"), openapi()]);
   const v1Body = bodyProperties(document, "/v1/generation/{engine_id}/text-to-image");
-  const v2beta = v2betaGenerateOperations(document);
+  const v2beta = v2betaImageOperations(document);
+  const asyncPaths = new Set(v2beta.filter((op) => op.async).map((op) => op.path));
   const operations = [
     ...Object.keys(V1).map((name) => [name, `v1 ${name}`]),
     ...v2beta.map((op) => [op.path, op.name]),
@@ -40,7 +43,10 @@ export async function renderGenerate(main) {
     style: select("style_preset", [["", "none"], ...(enumOf(v1Body.style_preset) || [])], ""),
     seed: el("input", { name: "seed", type: "number", value: 0, inputmode: "numeric" }),
     samples: el("input", { name: "samples", type: "number", value: 1, inputmode: "numeric" }),
-    strength: el("input", { name: "image_strength", type: "number", value: 0.35, step: "0.05" }),
+    strength: el("input", { name: "image_strength", type: "number", value: 0.35, step: "0.05", min: 0, max: 1 }),
+    // v2beta's strength runs the other way from v1's image_strength: 1 replaces the image
+    change: el("input", { name: "strength", type: "number", value: 0.5, step: "0.05", min: 0, max: 1 }),
+    creativity: el("input", { name: "creativity", type: "number", step: "0.05" }),
     upscaleWidth: el("input", { name: "upscale_width", type: "number", value: 1024 }),
     file: el("input", { name: "init_image", type: "file", accept: "image/png,image/jpeg,image/webp" }),
   };
@@ -50,7 +56,8 @@ export async function renderGenerate(main) {
   const group = (controls, ...children) => el("div", { class: "group", "data-controls": controls }, ...children);
   const drop = el(
     "div",
-    { class: "drop", tabindex: 0, "aria-label": "Init image: drop an image here or choose a file" },
+    // not a tab stop of its own: the file input inside is the keyboard's way in
+    { class: "drop", role: "group", "aria-label": "Init image: drop an image here or choose a file" },
     el("p", {}, "Drop an image here, or choose one:"),
     field("Init image", c.file),
     el("img", { class: "init-preview", alt: "The init image", hidden: true }),
@@ -77,12 +84,14 @@ export async function renderGenerate(main) {
     el(
       "div",
       { class: "row" },
-      field("Seed", c.seed, "0 picks a random seed"),
+      group("seed", field("Seed", c.seed, "0 picks a random seed")),
       group("style", field("Style preset", c.style)),
       group("samples", field("Samples", c.samples)),
     ),
+    group("creativity", field("Creativity", c.creativity, "How much detail the upscaler may invent")),
     group("init", drop),
     group("strength", field("Image strength", c.strength, "How much of the init image to keep, 0–1")),
+    group("change", field("Strength", c.change, "With an init image: 0 keeps it, 1 replaces it")),
     group("upscale", field("Target width", c.upscaleWidth)),
     group("mask", mask.root),
     el("div", { class: "actions" }, generate, cancel),
@@ -100,12 +109,12 @@ export async function renderGenerate(main) {
       if (operation === "upscale") used.delete("style");
       return used;
     }
+    // a v2beta operation shows the controls its body has
     const properties = v2Properties(operation);
-    const used = new Set(["prompts"]);
-    if (properties.aspect_ratio) used.add("aspect");
-    if (properties.style_preset) used.add("style");
-    if (properties.model) used.add("model");
-    if (properties.image) used.add("init");
+    const used = new Set();
+    for (const [property, controls] of Object.entries(V2BETA_CONTROLS)) {
+      if (properties[property]) used.add(controls);
+    }
     return used;
   }
 
@@ -118,7 +127,14 @@ export async function renderGenerate(main) {
     if (!V1[operation]) {
       const properties = v2Properties(operation);
       c.aspect.replaceChildren(...(enumOf(properties.aspect_ratio) || []).map((v) => el("option", { value: v, selected: v === "1:1" }, v)));
-      c.model.replaceChildren(...(enumOf(properties.model) || []).map((v) => el("option", { value: v }, v)));
+      // a model without an enum is offered as its default alone
+      const models = enumOf(properties.model) || [properties.model?.default].filter(Boolean);
+      c.model.replaceChildren(...models.map((v) => el("option", { value: v }, v)));
+      const creativity = properties.creativity;
+      if (creativity) {
+        Object.assign(c.creativity, { min: creativity.minimum, max: creativity.maximum });
+        c.creativity.value = creativity.default;
+      }
     }
     showMask();
   }
@@ -180,7 +196,7 @@ export async function renderGenerate(main) {
         });
       } else if (value instanceof Blob) {
         data.append(name, value, `${name}.png`);
-      } else if (value !== undefined && value !== "") {
+      } else if (value !== undefined && value !== null && value !== "") {
         data.append(name, String(value));
       }
     }
@@ -206,15 +222,27 @@ export async function renderGenerate(main) {
       }
       return { path, form: formOf(fields) };
     }
-    const fields = { prompt: c.prompt.value, negative_prompt: c.negative.value, seed: c.seed.value, output_format: "png" };
-    if (controlsFor(operation).has("aspect") && !initBlob) fields.aspect_ratio = c.aspect.value;
-    if (controlsFor(operation).has("style")) fields.style_preset = c.style.value;
-    if (controlsFor(operation).has("model")) fields.model = c.model.value;
-    if (initBlob && controlsFor(operation).has("init")) {
-      fields.image = initBlob;
-      fields.strength = c.strength.value;
-    }
-    return { path: operation, form: formOf(fields), v2beta: true };
+    return { path: operation, form: formOf(v2betaFields(operation)), v2beta: true, async: asyncPaths.has(operation) };
+  }
+
+  // The form's values under v2beta's names, for the fields this operation's body has.
+  function v2betaFields(operation) {
+    const properties = v2Properties(operation);
+    const image = initBlob && properties.image ? initBlob : null;
+    const values = {
+      prompt: c.prompt.value,
+      negative_prompt: c.negative.value,
+      seed: c.seed.value,
+      output_format: "png",
+      style_preset: c.style.value,
+      model: c.model.value,
+      creativity: c.creativity.value,
+      mode: image ? "image-to-image" : "text-to-image",
+      image,
+      strength: image ? c.change.value : null,
+      aspect_ratio: image ? null : c.aspect.value,
+    };
+    return Object.fromEntries(Object.entries(values).filter(([name]) => properties[name]));
   }
 
   // -- running it ----------------------------------------------------------------------
@@ -224,6 +252,23 @@ export async function renderGenerate(main) {
     const percent = Math.round(fraction * 100);
     progress.value = percent;
     progressLabel.textContent = `${percent} %`;
+  }
+
+  // An asynchronous v2beta operation answers an id at once; its result is polled until
+  // it is no longer 202 (in progress), showing the progress each answer carries.
+  async function pollResult(id, signal) {
+    for (;;) {
+      const response = await api.get(`/v2beta/results/${encodeURIComponent(id)}`, {
+        as: "response",
+        headers: { Accept: "application/json" },
+        signal,
+      });
+      const body = await response.json();
+      if (response.status !== 202) return body;
+      setProgress(body.progress ?? 0);
+      state.textContent = "Job running";
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
   }
 
   async function watch(job, finished) {
@@ -263,11 +308,12 @@ export async function renderGenerate(main) {
     state.textContent = "Job queued";
     const watching = watch(job, finished);
     try {
-      const answer = await api.post(request.path, {
+      let answer = await api.post(request.path, {
         json: request.json,
         form: request.form,
         headers: { Accept: "application/json", "Idempotency-Key": job },
       });
+      if (request.async) answer = await pollResult(answer.id, running.abort.signal);
       finished.done = true;
       setProgress(1);
       state.textContent = "Job succeeded";
@@ -342,7 +388,7 @@ export async function renderGenerate(main) {
     if (c.operation.value === "text-to-image") c.operation.value = "image-to-image";
     showControls();
     await setInit(blob);
-    drop.focus();
+    c.file.focus();
   }
 
   // -- starting from a gallery job -----------------------------------------------------
@@ -370,12 +416,25 @@ export async function renderGenerate(main) {
   showControls();
 }
 
+// Which group of controls each v2beta body property brings up.
+const V2BETA_CONTROLS = {
+  prompt: "prompts",
+  aspect_ratio: "aspect",
+  style_preset: "style",
+  model: "model",
+  seed: "seed",
+  image: "init",
+  strength: "change",
+  creativity: "creativity",
+};
+
 // SD 1.6 takes any size in steps of 64, so the form's defaults suit it.
 function defaultEngine(engines) {
   return (engines.find((e) => e.id === "stable-diffusion-v1-6") || engines[0])?.id;
 }
 
-export function parameterList(parameters) {
+// `heading` keeps the outline whole: h3 under the Result's h2, h2 right under a page's h1.
+export function parameterList(parameters, heading = "h3") {
   const list = el("dl", { class: "parameters" });
   for (const [name, value] of Object.entries(parameters)) {
     if (value === null || value === undefined || (Array.isArray(value) && !value.length)) continue;
@@ -384,5 +443,5 @@ export function parameterList(parameters) {
     else if (typeof value === "object") text = JSON.stringify(value);
     list.append(el("dt", {}, name), el("dd", {}, String(text)));
   }
-  return el("section", { "aria-label": "Parameters" }, el("h3", {}, "Parameters"), list);
+  return el("section", { "aria-label": "Parameters" }, el(heading, {}, "Parameters"), list);
 }

@@ -37,9 +37,21 @@ export function enumOf(property) {
   return null;
 }
 
-// The v2beta operations that answer an image at once: path and a readable name.
-export function v2betaGenerateOperations(document) {
+// The v2beta image operations the studio runs (generate and upscale): path, a readable
+// name, and whether it answers an id to poll instead of the image.
+const STUDIO_V2BETA = /^\/v2beta\/stable-image\/(generate|upscale)\//;
+
+export function v2betaImageOperations(document) {
   return Object.keys(document.paths)
-    .filter((path) => path.startsWith("/v2beta/stable-image/generate/") && document.paths[path].post)
-    .map((path) => ({ path, name: `v2beta ${path.split("/").pop()}` }));
+    .filter((path) => STUDIO_V2BETA.test(path) && document.paths[path].post)
+    .map((path) => ({
+      path,
+      name: `v2beta ${path.replace(/^\/v2beta\/stable-image\/(generate\/)?/, "").replaceAll("/", " ")}`,
+      async: answersWithId(document, path),
+    }));
+}
+
+function answersWithId(document, path) {
+  const schema = document.paths[path].post.responses?.["200"]?.content?.["application/json"]?.schema;
+  return Boolean(schema?.$ref?.endsWith("/GenerationID"));
 }
