@@ -9,7 +9,7 @@ EXTRAS := server,inference,postgres,redis,celery,dev
 SERVE_STAMP := $(VENV)/.installed-serve-$(HASH)
 STAMP := $(VENV)/.installed-$(HASH)
 
-.PHONY: serve test fuzz lint bench clean
+.PHONY: serve test unit fuzz lint bench clean
 
 define install
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,17 @@ serve: $(SERVE_STAMP)
 	$(BIN)/easel serve
 
 # --durations: the slowest tests show in every run (and in CI), so slow ones get noticed.
+# -n auto: one pytest worker per core; --dist loadscope keeps a module's tests (and its
+# module-scoped servers) on one worker. Bytecode caching is forced on: this machine's
+# environment sets PYTHONDONTWRITEBYTECODE, and without .pyc files every worker and
+# every server a test starts compiles easel again (~5 s each).
+TEST_ARGS ?= -n auto --dist loadscope --durations=15
 test: $(STAMP)
-	$(BIN)/python -m pytest --durations=15
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest $(TEST_ARGS)
+
+# The unit layer alone (SQLite, in-process): about a minute.
+unit: $(STAMP)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest tests/unit -n auto --durations=15
 
 # The long schemathesis run (every check, many examples; `make test` runs a short one).
 fuzz: $(STAMP)
