@@ -303,6 +303,10 @@ class EngineRegistry:
             backend = _import("easel.engines.backends.segment", "SegmentEngine")(spec, **kwargs)
         elif spec.kind == "edit":
             backend = _import("easel.engines.backends.edit", "EditEngine")(spec, **kwargs)
+        elif spec.kind == "relight":
+            backend = _import("easel.engines.backends.relight", "build_relight_engine")(
+                spec, **kwargs
+            )
         elif spec.family == "latent-upscaler":
             cls = _import("easel.engines.backends.diffusers", "LatentUpscaleEngine")
             backend = cls(spec, **kwargs)
@@ -403,8 +407,29 @@ def _check_spec(spec: EngineSpec) -> None:
         raise ValueError(f"engine {spec.id}: kind 'segment' and family 'u2net' go together")
     if spec.backend == "u2net" and spec.family != "u2net":
         raise ValueError(f"engine {spec.id}: the u2net backend needs family 'u2net'")
+    _check_relight_spec(spec)
     if spec.backend in ("diffusers", "esrgan", "depth-mesh", "u2net") and not spec.model:
         raise ValueError(f"engine {spec.id}: backend {spec.backend!r} needs `model`")
+
+
+_PAINTING_FAMILIES = ("sd1", "sd16", "sd2-768", "sdxl-beta", "sdxl", "sd3")
+
+
+def _check_relight_spec(spec: EngineSpec) -> None:
+    """Relight engines paint with an SD family and cut out with U²-Net (`mask_model`)."""
+    if spec.kind != "relight":
+        return
+    if spec.family not in _PAINTING_FAMILIES:
+        raise ValueError(
+            f"engine {spec.id}: a relight engine paints with one of the families "
+            f"{', '.join(_PAINTING_FAMILIES)}; got {spec.family!r}"
+        )
+    if spec.backend not in ("sandbox", "diffusers"):
+        raise ValueError(f"engine {spec.id}: a relight engine runs on backend sandbox or diffusers")
+    if spec.backend == "diffusers" and not spec.mask_model:
+        raise ValueError(
+            f"engine {spec.id}: a relight engine needs `mask_model`, a U²-Net weights file"
+        )
 
 
 # Engine kinds that need their own family, and the backends that can run them.
