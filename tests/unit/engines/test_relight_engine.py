@@ -3,21 +3,26 @@ background it paints or takes, from what, and how the subject and the light come
 
 from __future__ import annotations
 
+import re
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from easel.engines.backends.diffusers import DiffusersEngine
 from easel.engines.backends.relight import (
     DEPTH_KEEP,
     REFERENCE_STRENGTH,
     RelightEngine,
     painter_spec,
 )
-from easel.engines.base import GenerationRequest
+from easel.engines.backends.segment import SegmentEngine
+from easel.engines.base import EngineSpec, GenerationRequest
 from easel.engines.catalog import default_engines
+from easel.engines.registry import EngineRegistry
 from easel.errors import Cancelled, InvalidRequest
 from easel.generation.relight import ReplaceBackgroundAndRelight
 from tests.fakes import BoxCutout, FakeEngine, box_alpha, noise
@@ -203,3 +208,37 @@ def test_it_loads_and_measures_both_models() -> None:
     relight.load()
     relight.unload()
     assert relight.painter is painter and relight.segmenter is cutout
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"family": "esrgan"}, "kind 'relight' does not fit family 'esrgan'"),
+        ({"family": "svd"}, "kind 'video' goes with family 'svd'"),
+        ({"family": "mesh"}, "kind '3d' goes with family 'mesh'"),
+        ({"family": "u2net"}, "kind 'segment' and family 'u2net' go together"),
+        ({"backend": "lanczos"}, "the lanczos backend serves upscale engines only"),
+        ({"backend": "diffusers", "model": "/m"}, "a relight engine needs `mask_model`"),
+        ({"backend": "diffusers", "mask_model": "/u2net.pth"}, "needs `model`"),
+        ({"backend": "depth-mesh", "model": "/m"}, "the depth-mesh backend serves 3d engines only"),
+        ({"backend": "u2net", "model": "/m"}, "the u2net backend needs family 'u2net'"),
+    ],
+)
+def test_the_registry_refuses_a_relight_engine_it_cannot_build(
+    tmp_path: Path, fields: dict[str, str], problem: str
+) -> None:
+    spec = EngineSpec.model_validate({**SPEC.model_dump(), **fields})
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        EngineRegistry([spec], data_dir=tmp_path)
+
+
+def test_real_weights_are_an_inpainting_painter_and_a_u2net_cut_out(tmp_path: Path) -> None:
+    spec = EngineSpec.model_validate(
+        {**SPEC.model_dump(), "backend": "diffusers", "model": "/m", "mask_model": "/u.pth"}
+    )
+    built = EngineRegistry([spec], data_dir=tmp_path).get(ENGINE_ID).backend  # type: ignore[attr-defined]
+    assert isinstance(built, RelightEngine)
+    assert isinstance(built.painter, DiffusersEngine) and isinstance(built.segmenter, SegmentEngine)
+    assert (built.painter.spec.kind, built.painter.model_source()) == ("inpaint", "/m")
+    assert (built.segmenter.spec.family, built.segmenter.model_source()) == ("u2net", "/u.pth")
+    assert not built.loaded  # nothing loads before the first request
