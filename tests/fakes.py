@@ -26,7 +26,23 @@ from easel.errors import Cancelled, EngineError
 FAKE_FRAMES, FAKE_FPS = 3, 7
 
 
-class FakeEngine:
+class NoModel:
+    """What the registry (and a relight engine) asks of a model beyond its work: nothing
+    to load, nothing held."""
+
+    loaded = True
+
+    def load(self) -> None:
+        pass
+
+    def unload(self) -> None:
+        pass
+
+    def memory_bytes(self) -> int:
+        return 0
+
+
+class FakeEngine(NoModel):
     """Noise images from each seed; honours progress and cancel; can be told to fail."""
 
     def __init__(self, spec: EngineSpec, *, steps_per_call: int | None = None) -> None:
@@ -59,35 +75,12 @@ class FakeEngine:
                 progress(step, total)
         return [GenerationResult([fake_output(r, seed) for seed in r.seeds]) for r in requests]
 
-    # What the registry (and a relight engine's painter) needs besides `generate`.
-    loaded = True
 
-    def load(self) -> None:
-        pass
-
-    def unload(self) -> None:
-        pass
-
-    def memory_bytes(self) -> int:
-        return 0
-
-
-class BoxCutout:
+class BoxCutout(NoModel):
     """A cut-out model: the subject is the middle half of the image (alpha 255), nothing else."""
-
-    loaded = True
 
     def __init__(self) -> None:
         self.seen: list[Image.Image] = []
-
-    def load(self) -> None:
-        pass
-
-    def unload(self) -> None:
-        pass
-
-    def memory_bytes(self) -> int:
-        return 0
 
     def alpha(self, image: Image.Image) -> Image.Image:
         self.seen.append(image)

@@ -365,6 +365,23 @@ class Engine(Protocol):
         ...
 
 
+class Loadable(Protocol):
+    """A model that loads on demand, can be unloaded, and says how much memory it holds."""
+
+    @property
+    def loaded(self) -> bool: ...
+
+    def load(self) -> None: ...
+
+    def unload(self) -> None: ...
+
+    def memory_bytes(self) -> int: ...
+
+
+class Backend(Engine, Loadable, Protocol):
+    """An engine whose models the registry loads and evicts: what every backend class is."""
+
+
 class EngineSource(Protocol):
     """Where a runner gets engines from: the registry, or a test's fakes."""
 

@@ -35,9 +35,10 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from easel.engines.base import (
+    Backend,
     Engine,
     EngineSpec,
     GenerationRequest,
@@ -53,33 +54,10 @@ _DTYPES = ("auto", "float16", "bfloat16", "float32")
 _UPSCALER_FAMILIES = ("esrgan", "latent-upscaler")
 
 
-class _Backend(Protocol):
-    """What the registry needs from a backend engine on top of `Engine`."""
-
-    spec: EngineSpec
-
-    @property
-    def loaded(self) -> bool: ...
-
-    def load(self) -> None: ...
-
-    def unload(self) -> None: ...
-
-    def memory_bytes(self) -> int: ...
-
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        *,
-        progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-    ) -> builtins.list[GenerationResult]: ...
-
-
 class _ManagedEngine:
     """The `Engine` handed out by the registry: loads on demand and keeps the LRU current."""
 
-    def __init__(self, registry: EngineRegistry, backend: _Backend):
+    def __init__(self, registry: EngineRegistry, backend: Backend):
         self.spec = backend.spec
         self.backend = backend
         self._registry = registry
@@ -282,10 +260,10 @@ class EngineRegistry:
 
     # -- internals
 
-    def _build(self, spec: EngineSpec) -> _Backend:
+    def _build(self, spec: EngineSpec) -> Backend:
         if spec.backend == "lanczos":  # no torch needed
             cls: Any = _import("easel.engines.backends.lanczos", "LanczosEngine")
-            backend: _Backend = cls(spec)
+            backend: Backend = cls(spec)
             return backend
         kwargs: dict[str, Any] = {"device": self.device, "dtype": self.dtype}
         if spec.backend == "sandbox":

@@ -46,7 +46,7 @@ def test_a_painted_background_keeps_the_solid_subject_and_repeats_with_its_seed(
     )
     reports: list[tuple[int, int]] = []
     (result,) = engine.generate([work], progress=lambda s, t: reports.append((s, t)))
-    out = result.images[0].image
+    out = result.image_outputs()[0].image
     assert (out.size, result.images[0].seed) == (SIZE, work.seeds[0])
     assert reports[-1][0] == reports[-1][1] == 2 + work.steps
     assert [s for s, _ in reports] == sorted(s for s, _ in reports)
@@ -57,7 +57,7 @@ def test_a_painted_background_keeps_the_solid_subject_and_repeats_with_its_seed(
     assert np.array_equal(pixels(out)[solid], pixels(subject)[solid])
     assert np.abs(pixels(out)[alpha == 0] - pixels(subject)[alpha == 0]).mean() > 10
     (again,) = engine.generate([work])
-    assert png(again.images[0].image) == png(out)
+    assert png(again.image_outputs()[0].image) == png(out)
 
 
 def test_a_flat_grey_subject_lit_from_the_left_is_brighter_on_the_left(
@@ -74,7 +74,7 @@ def test_a_flat_grey_subject_lit_from_the_left_is_brighter_on_the_left(
         preserve_original_subject=0.0,
     )
     (result,) = registry.get(ENGINE_ID).generate([work])
-    brightness = pixels(result.images[0].image).mean(axis=2)
+    brightness = pixels(result.image_outputs()[0].image).mean(axis=2)
     assert brightness[:, :24].mean() > 140 > 116 > brightness[:, -24:].mean()
 
 
@@ -103,5 +103,5 @@ def test_real_weights_from_local_files_run_the_same_code(
     work = relight_request(registry, noise_image(SIZE, seed=6), background_prompt="a field")
     (from_files,) = real.get(ENGINE_ID).generate([work])
     (sandbox,) = registry.get(ENGINE_ID).generate([work])
-    assert png(from_files.images[0].image) == png(sandbox.images[0].image)
+    assert png(from_files.image_outputs()[0].image) == png(sandbox.image_outputs()[0].image)
     assert not (tmp_path / "sandbox").exists()  # nothing was built

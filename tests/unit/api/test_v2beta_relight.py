@@ -226,36 +226,18 @@ async def test_the_subject_is_kept_and_the_light_falls_from_its_side(
         "light_source_direction": "left",
         "light_source_strength": "1",
     }
-    kept = pixels(
-        await result(
-            client,
-            account,
-            await post(
-                client,
-                PATH,
-                account,
-                light | {"preserve_original_subject": "1"},
-                {"subject_image": GREY},
-            ),
-        )
-    )
+
+    async def lit(preserve: str) -> np.ndarray:
+        data = light | {"preserve_original_subject": preserve}
+        submitted = await post(client, PATH, account, data, {"subject_image": GREY})
+        return pixels(await result(client, account, submitted))
+
+    kept = await lit("1")
     assert np.all(kept[INSIDE] == 128)  # the subject's own pixels
     grey = kept.mean(axis=2)
     assert grey[:, :40].mean() > 128 + 20 > 128 - 20 > grey[:, -40:].mean()
 
-    relit = pixels(
-        await result(
-            client,
-            account,
-            await post(
-                client,
-                PATH,
-                account,
-                light | {"preserve_original_subject": "0"},
-                {"subject_image": GREY},
-            ),
-        )
-    )
+    relit = await lit("0")
     subject = np.where(INSIDE[..., None], relit, 0).astype(float).sum(axis=(0, 2))
     columns = np.flatnonzero(INSIDE.any(axis=0))
     assert subject[columns[0]] > subject[columns[-1]]  # lit from the left, subject too

@@ -53,11 +53,13 @@ from easel.engines.backends.diffusers import DiffusersEngine
 from easel.engines.backends.edit import work_size
 from easel.engines.backends.segment import SegmentEngine
 from easel.engines.base import (
+    Backend,
     EngineSpec,
     GeneratedImage,
     GenerationKind,
     GenerationRequest,
     GenerationResult,
+    Loadable,
     ProgressCallback,
 )
 from easel.engines.lighting import LightDirection, compose, light_map
@@ -86,40 +88,10 @@ SOLID = 250
 _DIRECTIONS: tuple[LightDirection, ...] = ("left", "right", "above", "below")
 
 
-class Segmenter(Protocol):
+class Segmenter(Loadable, Protocol):
     """What the engine needs of its cut-out model (`SegmentEngine`)."""
 
-    @property
-    def loaded(self) -> bool: ...
-
-    def load(self) -> None: ...
-
-    def unload(self) -> None: ...
-
-    def memory_bytes(self) -> int: ...
-
     def alpha(self, image: Image.Image) -> Image.Image: ...
-
-
-class Painter(Protocol):
-    """What the engine needs of its background painter (an inpaint `DiffusersEngine`)."""
-
-    @property
-    def loaded(self) -> bool: ...
-
-    def load(self) -> None: ...
-
-    def unload(self) -> None: ...
-
-    def memory_bytes(self) -> int: ...
-
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        *,
-        progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-    ) -> list[GenerationResult]: ...
 
 
 def painter_spec(spec: EngineSpec) -> EngineSpec:
@@ -177,7 +149,7 @@ class _Steps:
 class RelightEngine:
     """replace-background-and-relight on a cut-out model and a painter (module docstring)."""
 
-    def __init__(self, spec: EngineSpec, *, painter: Painter, segmenter: Segmenter):
+    def __init__(self, spec: EngineSpec, *, painter: Backend, segmenter: Segmenter):
         self.spec = spec
         self.painter = painter
         self.segmenter = segmenter
