@@ -282,7 +282,7 @@ class RelightEngine:
 def _paints(request: GenerationRequest) -> bool:
     """Whether the background is painted: a prompt, and the original is not kept."""
     keep = bool(request.extras.get("keep_original_background"))
-    return not keep and any(p.weight > 0 and p.text.strip() for p in request.prompts)
+    return not keep and any(p.weight > 0 for p in request.prompts)
 
 
 def _fraction(request: GenerationRequest, key: str) -> float:
