@@ -1,5 +1,6 @@
 """Hand-written fakes: an engine that records requests and makes seed-derived outputs
-(images; frames for image-to-video, a small textured relief for image-to-3d)."""
+(images; frames for image-to-video, a small textured relief for image-to-3d), and a
+cut-out model that finds a box."""
 
 from __future__ import annotations
 
@@ -25,7 +26,23 @@ from easel.errors import Cancelled, EngineError
 FAKE_FRAMES, FAKE_FPS = 3, 7
 
 
-class FakeEngine:
+class NoModel:
+    """What the registry (and a relight engine) asks of a model beyond its work: nothing
+    to load, nothing held."""
+
+    loaded = True
+
+    def load(self) -> None:
+        pass
+
+    def unload(self) -> None:
+        pass
+
+    def memory_bytes(self) -> int:
+        return 0
+
+
+class FakeEngine(NoModel):
     """Noise images from each seed; honours progress and cancel; can be told to fail."""
 
     def __init__(self, spec: EngineSpec, *, steps_per_call: int | None = None) -> None:
@@ -57,6 +74,25 @@ class FakeEngine:
             if progress is not None:
                 progress(step, total)
         return [GenerationResult([fake_output(r, seed) for seed in r.seeds]) for r in requests]
+
+
+class BoxCutout(NoModel):
+    """A cut-out model: the subject is the middle half of the image (alpha 255), nothing else."""
+
+    def __init__(self) -> None:
+        self.seen: list[Image.Image] = []
+
+    def alpha(self, image: Image.Image) -> Image.Image:
+        self.seen.append(image)
+        return box_alpha(image.size)
+
+
+def box_alpha(size: tuple[int, int]) -> Image.Image:
+    """White on the middle half of `size` (a quarter in from every side), black elsewhere."""
+    width, height = size
+    alpha = Image.new("L", size, 0)
+    alpha.paste(255, (width // 4, height // 4, width - width // 4, height - height // 4))
+    return alpha
 
 
 def fake_output(request: GenerationRequest, seed: int) -> GeneratedOutput:

@@ -1,15 +1,17 @@
 """Every v2beta edit service against a real `easel serve`, on the sandbox engines.
 
 The tiny models run for real (SD inpainting for erase, inpaint and outpaint,
-CLIPSeg then SD inpainting for the searches, U²-Net for remove-background),
-so what comes back is decoded and checked: size, format, the pixels each
-service must keep, a real alpha channel, and the credits charged.
+CLIPSeg then SD inpainting for the searches, U²-Net for remove-background,
+both for replace-background-and-relight), so what comes back is decoded and
+checked: size, format, the pixels each service must keep, a real alpha
+channel, and the credits charged.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -129,3 +131,31 @@ def test_json_mode_and_an_error_over_real_http(server: RunningServer) -> None:
     refused = edit(server, "remove-background", {"output_format": "jpeg"}, {"image": IMAGE})
     assert refused.status_code == 400 and refused.json()["errors"][0].startswith("output_format")
     assert credits(server) == before
+
+
+def test_replace_background_and_relight_submits_then_polls_to_the_image(
+    server: RunningServer,
+) -> None:
+    before = credits(server)
+    submitted = edit(
+        server,
+        "replace-background-and-relight",
+        {"background_prompt": "a beach", "light_source_direction": "left", "output_format": "webp"},
+        {"subject_image": IMAGE, "light_reference": noise_png(64, 64, seed=5)},
+    )
+    assert submitted.status_code == 200, submitted.text
+    url = f"{server.url}/v2beta/results/{submitted.json()['id']}"
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    deadline = time.monotonic() + 300
+    while (polled := httpx.get(url, headers=headers)).status_code == 202:
+        assert time.monotonic() < deadline, "the relight did not finish"
+        time.sleep(0.2)
+    assert polled.status_code == 200, polled.text
+    assert polled.headers["content-type"] == "image/webp"
+    assert decoded(polled.content).size == (96, 80)
+    as_json = httpx.get(url, headers={**headers, "Accept": "application/json"}).json()
+    assert base64.b64decode(as_json["image"]) == polled.content
+    assert before - credits(server) == pytest.approx(8)
+    refused = edit(server, "replace-background-and-relight", {}, {"subject_image": IMAGE})
+    assert refused.status_code == 400 and refused.json()["errors"][0].startswith("background_")
+    assert before - credits(server) == pytest.approx(8)

@@ -27,8 +27,11 @@ if TYPE_CHECKING:
 # `inpaint` engines serve masking only; `upscale` engines serve upscale only.
 # v2beta adds: `edit` engines (inpainting-based edits, text-prompted masks),
 # `segment` engines (background removal), `control` engines (ControlNet, style
-# adapters), `video` engines (image-to-video) and `3d` engines (image-to-3D).
-EngineKind = Literal["generate", "inpaint", "upscale", "edit", "segment", "control", "video", "3d"]
+# adapters), `video` engines (image-to-video), `3d` engines (image-to-3D) and
+# `relight` engines (replace the background, then relight).
+EngineKind = Literal[
+    "generate", "inpaint", "upscale", "edit", "segment", "control", "video", "3d", "relight"
+]
 
 # What an engine is asked to do. Every API operation (v1's four, v2beta's
 # generate/edit/control/upscale family) maps onto one of these.
@@ -46,6 +49,7 @@ GenerationKind = Literal[
     "style-transfer",
     "image-to-video",
     "image-to-3d",
+    "replace-background-and-relight",
 ]
 
 # The kinds of work each engine kind serves: a new operation family is a new
@@ -61,6 +65,7 @@ ENGINE_SERVES: dict[EngineKind, frozenset[GenerationKind]] = {
     ),
     "video": frozenset({"image-to-video"}),
     "3d": frozenset({"image-to-3d"}),
+    "relight": frozenset({"replace-background-and-relight"}),
 }
 # How an engine kind reads in an error message ("… is an upscale engine").
 ENGINE_KIND_NAMES: dict[EngineKind, str] = {
@@ -72,6 +77,7 @@ ENGINE_KIND_NAMES: dict[EngineKind, str] = {
     "control": "a control",
     "video": "a video",
     "3d": "a 3D",
+    "relight": "a relight",
 }
 
 # The family fixes the dimension rules (see `engines.dimensions`) and the
@@ -143,8 +149,9 @@ class EngineSpec(BaseModel):
     )
     mask_model: str | None = Field(
         default=None,
-        description="Text-prompted segmentation weights (CLIPSeg: Hugging Face repo id or "
-        "local directory) for an edit engine's search-and-replace and search-and-recolor",
+        description="Segmentation weights: CLIPSeg (Hugging Face repo id or local "
+        "directory) for an edit engine's search-and-replace and search-and-recolor; a "
+        "U²-Net weights file for a relight engine's subject cut-out",
     )
     control_model: str | None = Field(
         default=None,
@@ -234,6 +241,15 @@ class GenerationRequest:
       (the ControlNet scale on `init_image`'s edges; default 0.9) and
       ``"change_strength"`` (the img2img denoise strength; default 0.9);
       `init_image` is the content, `reference_image` the style.
+
+    Relight engines (replace-background-and-relight, see `backends.relight`):
+    `init_image` is the subject image, `reference_image` the optional
+    background reference, `light_image` the optional light reference, and
+    `prompts` the background's (empty when it is not painted). They read
+    Stability's fields from `extras`: ``"preserve_original_subject"``,
+    ``"original_background_depth"`` and ``"light_source_strength"`` (floats
+    0-1; defaults 0.6, 0.5, 0.3), ``"keep_original_background"`` (bool) and
+    ``"light_source_direction"`` (left, right, above, below, or absent).
     """
 
     kind: GenerationKind
@@ -258,6 +274,8 @@ class GenerationRequest:
     mask_strength: float = 1.0
     # control-style and style-transfer: the image whose style is followed.
     reference_image: Image.Image | None = None
+    # replace-background-and-relight: the image whose bright parts are lit.
+    light_image: Image.Image | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -366,6 +384,23 @@ class Engine(Protocol):
         `easel.errors.EngineError` on failure.
         """
         ...
+
+
+class Loadable(Protocol):
+    """A model that loads on demand, can be unloaded, and says how much memory it holds."""
+
+    @property
+    def loaded(self) -> bool: ...
+
+    def load(self) -> None: ...
+
+    def unload(self) -> None: ...
+
+    def memory_bytes(self) -> int: ...
+
+
+class Backend(Engine, Loadable, Protocol):
+    """An engine whose models the registry loads and evicts: what every backend class is."""
 
 
 class EngineSource(Protocol):

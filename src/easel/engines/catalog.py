@@ -30,6 +30,11 @@ after the v2beta `model` value or service they serve. Real weights for each:
                                   mask_model = "CIDAS/clipseg-rd64-refined"
     stable-image-remove-          u2net   u2net      /models/u2net.pth (a file; U-2-Net's
       background                                     own weights, as rembg uses them)
+    stable-image-replace-         sd1     diffusers  stable-diffusion-2-inpainting (kind
+      background-and-relight                         "relight"; or an SDXL inpainting
+                                                     checkpoint on family sdxl), with
+                                                     mask_model = "/models/u2net.pth"
+                                                     for the cut-out
 
 Control engines (kind "control", family sdxl, base model
 stabilityai/stable-diffusion-xl-base-1.0) add a ControlNet (`control_model`)
@@ -289,6 +294,19 @@ def v2beta_edit_engines() -> list[EngineSpec]:
             5.0,
             f"Search and recolor (v2beta edit/search-and-recolor): {search} recolours it.",
             **edit,
+        ),
+        _v2beta(
+            "stable-image-replace-background-and-relight",
+            "Replace Background and Relight",
+            "sd1",
+            8.0,
+            "Replace background and relight (v2beta edit/replace-background-and-relight): "
+            "U²-Net cuts the subject out, an SD inpainting pipeline paints the new background "
+            "from the prompt (or the background reference is used), then the light is "
+            "approximated with classical image operations (a brightness gradient from "
+            "light_source_direction or the light reference's luminance), not a learned "
+            "relighting model such as IC-Light: no new shadows or highlights.",
+            kind="relight",
         ),
         _v2beta(
             "stable-image-remove-background",

@@ -35,9 +35,10 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from easel.engines.base import (
+    Backend,
     Engine,
     EngineSpec,
     GenerationRequest,
@@ -53,33 +54,10 @@ _DTYPES = ("auto", "float16", "bfloat16", "float32")
 _UPSCALER_FAMILIES = ("esrgan", "latent-upscaler")
 
 
-class _Backend(Protocol):
-    """What the registry needs from a backend engine on top of `Engine`."""
-
-    spec: EngineSpec
-
-    @property
-    def loaded(self) -> bool: ...
-
-    def load(self) -> None: ...
-
-    def unload(self) -> None: ...
-
-    def memory_bytes(self) -> int: ...
-
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        *,
-        progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-    ) -> builtins.list[GenerationResult]: ...
-
-
 class _ManagedEngine:
     """The `Engine` handed out by the registry: loads on demand and keeps the LRU current."""
 
-    def __init__(self, registry: EngineRegistry, backend: _Backend):
+    def __init__(self, registry: EngineRegistry, backend: Backend):
         self.spec = backend.spec
         self.backend = backend
         self._registry = registry
@@ -282,10 +260,10 @@ class EngineRegistry:
 
     # -- internals
 
-    def _build(self, spec: EngineSpec) -> _Backend:
+    def _build(self, spec: EngineSpec) -> Backend:
         if spec.backend == "lanczos":  # no torch needed
             cls: Any = _import("easel.engines.backends.lanczos", "LanczosEngine")
-            backend: _Backend = cls(spec)
+            backend: Backend = cls(spec)
             return backend
         kwargs: dict[str, Any] = {"device": self.device, "dtype": self.dtype}
         if spec.backend == "sandbox":
@@ -303,6 +281,10 @@ class EngineRegistry:
             backend = _import("easel.engines.backends.segment", "SegmentEngine")(spec, **kwargs)
         elif spec.kind == "edit":
             backend = _import("easel.engines.backends.edit", "EditEngine")(spec, **kwargs)
+        elif spec.kind == "relight":
+            backend = _import("easel.engines.backends.relight", "build_relight_engine")(
+                spec, **kwargs
+            )
         elif spec.family == "latent-upscaler":
             cls = _import("easel.engines.backends.diffusers", "LatentUpscaleEngine")
             backend = cls(spec, **kwargs)
@@ -403,8 +385,20 @@ def _check_spec(spec: EngineSpec) -> None:
         raise ValueError(f"engine {spec.id}: kind 'segment' and family 'u2net' go together")
     if spec.backend == "u2net" and spec.family != "u2net":
         raise ValueError(f"engine {spec.id}: the u2net backend needs family 'u2net'")
+    _check_relight_spec(spec)
     if spec.backend in ("diffusers", "esrgan", "depth-mesh", "u2net") and not spec.model:
         raise ValueError(f"engine {spec.id}: backend {spec.backend!r} needs `model`")
+
+
+def _check_relight_spec(spec: EngineSpec) -> None:
+    """A relight engine on real weights cuts the subject out with U²-Net (`mask_model`).
+
+    (Every family but the SD ones, and every backend but sandbox and diffusers, is
+    already refused for it by the checks above.)"""
+    if spec.kind == "relight" and spec.backend == "diffusers" and not spec.mask_model:
+        raise ValueError(
+            f"engine {spec.id}: a relight engine needs `mask_model`, a U²-Net weights file"
+        )
 
 
 # Engine kinds that need their own family, and the backends that can run them.

@@ -24,6 +24,7 @@ from easel.generation import (  # noqa: F401  (registers their operations)
     control,
     edit,
     media,
+    relight,
     stable_image,
 )
 from easel.generation.requests import OPERATIONS, OperationRequest

@@ -1,8 +1,10 @@
 """`/v2beta/stable-image/edit/…`: parse, call the generation service, render.
 
-Every edit is synchronous and answers an image at the input's size (outpaint:
-plus what it adds). Validation first, then authentication (see `common`).
-Each service runs on its own engine, which sets its price (reference §2).
+Every edit answers an image at the input's size (outpaint: plus what it
+adds). All are synchronous but replace-background-and-relight, which answers
+200 `{id}` and leaves the image to `/v2beta/results/{id}` (see `results`).
+Validation first, then authentication (see `common`). Each service runs on
+its own engine, which sets its price (reference §2).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from easel.api.v2beta import common
 from easel.api.v2beta import openapi as docs
 from easel.api.v2beta import params as p
 from easel.api.v2beta.render import wants_json
+from easel.api.v2beta.schemas import GenerationID
 from easel.generation.edit import (
     Erase,
     Inpaint,
@@ -25,6 +28,7 @@ from easel.generation.edit import (
     check_sides,
     edit_mask,
 )
+from easel.generation.relight import ReplaceBackgroundAndRelight, check_relight_inputs
 
 router = APIRouter(prefix="/v2beta/stable-image/edit", tags=["v2beta/stable-image/edit"])
 
@@ -34,6 +38,7 @@ OUTPAINT = "stable-image-outpaint"
 SEARCH_AND_REPLACE = "stable-image-search-and-replace"
 SEARCH_AND_RECOLOR = "stable-image-search-and-recolor"
 REMOVE_BACKGROUND = "stable-image-remove-background"
+RELIGHT = "stable-image-replace-background-and-relight"
 
 MASKED_FIELDS = frozenset({"image", "mask", "none"})
 EDIT_IMAGE = "The image to edit: every side at least 64 pixels, 4096-9437184 pixels."
@@ -43,6 +48,15 @@ MASK = (
     "Without it the image's alpha channel is the mask (transparent is repainted)."
 )
 MASKED_FILES = {"image": EDIT_IMAGE, "mask": MASK}
+RELIGHT_FILES = {
+    "subject_image": "The image whose subject is kept: every side at least 64 pixels, "
+    "4096-9437184 pixels, aspect 1:2.5 to 2.5:1.",
+    "background_reference": "An image the new background takes its look from (this or "
+    "`background_prompt` is required): every side at least 64 pixels, 4096-9437184 pixels.",
+    "light_reference": "An image whose bright parts are where the output is lit: every side "
+    "at least 64 pixels, 4096-9437184 pixels.",
+}
+RELIGHT_FIELDS = frozenset({*RELIGHT_FILES, "none"})
 
 
 @router.post(
@@ -173,6 +187,52 @@ async def remove_background(
     assert image is not None
     op = RemoveBackground(image=image, output_format=body.output_format)
     return await common.run_sync(request, services, credentials, REMOVE_BACKGROUND, op, as_json)
+
+
+@router.post(
+    "/replace-background-and-relight",
+    openapi_extra=docs.body(p.ReplaceBackgroundAndRelightBody, files=RELIGHT_FILES),
+    responses=docs.async_responses(*docs.STABLE_IMAGE_ERRORS),
+)
+async def replace_background_and_relight(
+    request: Request, services: AppServices, credentials: RequestCredentials
+) -> GenerationID:
+    """Asynchronous: a new background behind the subject, relit; poll `/v2beta/results/{id}`."""
+    form = await common.form(request, RELIGHT_FIELDS)
+    body = p.validate_form(p.ReplaceBackgroundAndRelightBody, form.fields)
+    subject = await common.image(form, "subject_image", services, required=True)
+    background = await common.image(form, "background_reference", services, required=False)
+    light = await common.image(form, "light_reference", services, required=False)
+    assert subject is not None
+    # the default strength applies only with a light; sent without one, it is an error
+    strength = (
+        body.light_source_strength if "light_source_strength" in body.model_fields_set else None
+    )
+    check_relight_inputs(
+        background_prompt=body.background_prompt,
+        background_reference=background is not None,
+        light_source_direction=body.light_source_direction,
+        light_reference=light is not None,
+        light_source_strength=strength,
+    )
+    op = ReplaceBackgroundAndRelight(
+        subject_image=subject,
+        background_prompt=body.background_prompt,
+        background_reference=background,
+        foreground_prompt=body.foreground_prompt,
+        negative_prompt=body.negative_prompt,
+        preserve_original_subject=body.preserve_original_subject,
+        original_background_depth=body.original_background_depth,
+        keep_original_background=body.keep_original_background == "true",
+        light_source_direction=body.light_source_direction,
+        light_reference=light,
+        light_source_strength=strength,
+        seed=body.seed,
+        output_format=body.output_format,
+    )
+    handle = await common.start(request, services, credentials, RELIGHT, op)
+    # async submits answer 200 with the id, whatever Accept says (reference §6.1)
+    return GenerationID(id=handle.id)
 
 
 async def _search(

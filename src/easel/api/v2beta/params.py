@@ -8,14 +8,15 @@ counts as absent. Each problem is its own entry in the error's `errors` list.
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from easel.api.errors import field_errors
 from easel.api.v1.params import StylePreset
 from easel.errors import InvalidRequest
 from easel.generation.media import Remesh, TextureResolution
+from easel.generation.relight import LightDirection
 from easel.generation.stable_image import MAX_PROMPT, MAX_SEED, AspectRatio
 
 OutputFormat = Literal["png", "jpeg", "webp"]
@@ -197,6 +198,57 @@ class SearchAndRecolorBody(SearchBody):
 class RemoveBackgroundBody(V2betaBody):
     output_format: Literal["png", "webp"] = Field(
         default="png", description="The output's format (png or webp: they keep the alpha)."
+    )
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+# Stability's string booleans; Python clients that send `str(False)` ("False") are read too.
+TextBool = Annotated[Literal["true", "false"], BeforeValidator(_lower)]
+
+
+class ReplaceBackgroundAndRelightBody(EditBody):
+    background_prompt: str | None = Field(
+        default=None,
+        max_length=MAX_PROMPT,
+        description="What the new background shows (or the light, when relighting); this "
+        "or `background_reference` is required.",
+    )
+    foreground_prompt: str | None = Field(
+        default=None,
+        max_length=MAX_PROMPT,
+        description="What the subject is, so the background does not bleed into it.",
+    )
+    negative_prompt: str | None = Field(
+        default=None, max_length=MAX_PROMPT, description="What not to see in the output."
+    )
+    preserve_original_subject: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="How much of the original subject's pixels to keep: 1 exactly, 0 only "
+        "the relit subject.",
+    )
+    original_background_depth: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="How closely a generated background keeps the original's layout.",
+    )
+    keep_original_background: TextBool = Field(
+        default="false", description='"true": keep the original background and only relight.'
+    )
+    light_source_direction: LightDirection | None = Field(
+        default=None, description="Where the light comes from."
+    )
+    light_source_strength: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="How strong the light is (1 brighter); needs `light_source_direction` or "
+        "`light_reference`.",
     )
 
 

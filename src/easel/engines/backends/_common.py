@@ -127,6 +127,14 @@ def check_kinds(
             raise InvalidRequest("A request needs at least one seed (sample).", param="samples")
 
 
+def extra_fraction(request: GenerationRequest, key: str, default: float) -> float:
+    """The number 0-1 a request carries in `extras[key]`, or `default` when absent."""
+    value = request.extras.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise InvalidRequest(f"{key}: must be a number from 0 to 1, got {value!r}", param=key)
+    return float(value)
+
+
 def check_cancel(engine_id: str, cancel: object) -> None:
     if cancel is not None and cancel.is_set():  # type: ignore[attr-defined]
         raise Cancelled(f"The generation on engine {engine_id} was cancelled.")

@@ -46,6 +46,7 @@ from easel.engines.backends._common import (
     check_cancel,
     check_kinds,
     engine_errors,
+    extra_fraction,
     free_accelerator_memory,
     module_bytes,
     torch_dtype,
@@ -111,10 +112,7 @@ def adapter_location(source: str) -> tuple[str, str, str]:
 
 
 def _strength(request: GenerationRequest, key: str, default: float | None = None) -> float:
-    value = request.extras.get(key, DEFAULTS[key] if default is None else default)
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
-        raise InvalidRequest(f"{key}: must be a number from 0 to 1, got {value!r}", param=key)
-    return float(value)
+    return extra_fraction(request, key, DEFAULTS[key] if default is None else default)
 
 
 class ControlEngine:

@@ -22,6 +22,8 @@ batching and cancellation code.
     (kind "edit", any SD family)      sd-inpaint            - (CLIPSeg: clipseg)
     (kind "edit", sdxl / sd3)         the family's model    - (CLIPSeg: clipseg)
     u2net (kind "segment")            u2net                 -
+    (kind "relight", any SD family)   sd-inpaint paints     - (cut-out: u2net)
+    (kind "relight", sdxl / sd3)      the family's model    - (cut-out: u2net)
 
 The sandbox video engine runs SVD at 1/8 of the output's side and resizes
 the frames: the tiny temporal VAE at 1024x576 takes 20 s a video on CPU.
@@ -51,6 +53,7 @@ from easel.engines.backends.diffusers import DiffusersEngine, LatentUpscaleEngin
 from easel.engines.backends.diffusion_upscale import DiffusionUpscaleEngine
 from easel.engines.backends.edit import EditEngine
 from easel.engines.backends.esrgan import EsrganEngine
+from easel.engines.backends.relight import RelightEngine, painter_spec, segmenter_spec
 from easel.engines.backends.segment import SegmentEngine
 from easel.engines.backends.video import VideoDiffusionEngine
 from easel.engines.base import EngineSpec
@@ -67,6 +70,7 @@ __all__ = [
     "SandboxUpscaleEngine",
     "SandboxVideoEngine",
     "create_sandbox_engine",
+    "sandbox_relight_engine",
     "tiny_arch",
 ]
 
@@ -182,6 +186,20 @@ class SandboxControlEngine(_TinyModels, ControlEngine):
         return scale_within(width, height, MAX_PIXELS, multiple=64)
 
 
+def sandbox_relight_engine(
+    spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+) -> RelightEngine:
+    """A relight engine on the tiny models: its family's inpainting model and a tiny U²-Net."""
+    cutout = segmenter_spec(spec).model_copy(update={"model": None})  # the tiny u2net
+    return RelightEngine(
+        spec,
+        painter=SandboxEngine(
+            painter_spec(spec), models_dir=models_dir, device=device, dtype=dtype
+        ),
+        segmenter=SandboxSegmentEngine(cutout, models_dir=models_dir, device=device, dtype=dtype),
+    )
+
+
 def create_sandbox_engine(
     spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
 ) -> (
@@ -194,6 +212,7 @@ def create_sandbox_engine(
     | SandboxEditEngine
     | SandboxSegmentEngine
     | SandboxControlEngine
+    | RelightEngine
 ):
     """The sandbox engine for `spec`, building its tiny model under `models_dir` on first use."""
     if spec.kind == "video":
@@ -204,6 +223,8 @@ def create_sandbox_engine(
         return SandboxControlEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.kind == "edit":
         return SandboxEditEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
+    if spec.kind == "relight":
+        return sandbox_relight_engine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.family == "u2net":
         return SandboxSegmentEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.family == "latent-upscaler":
