@@ -29,7 +29,7 @@ from easel.engines.base import (
     GenerationRequest,
 )
 from easel.engines.registry import EngineRegistry
-from easel.errors import EaselError, InvalidRequest
+from easel.errors import Conflict, EaselError, InvalidRequest
 from easel.generation import codec
 from easel.generation.outputs import encode_glb, encode_image, encode_mp4
 from easel.generation.requests import OperationRequest
@@ -98,7 +98,13 @@ class GenerationService:
         return await self.jobs.submit(job, who)
 
     async def result(self, view: JobView) -> list[OutputFile]:
-        """The output files of a finished job, or its error as `JobFailed`."""
+        """The output files of a finished job; its error as `JobFailed`; `Conflict` (409)
+        while it is queued or running, which is not a failure."""
+        if not view.done:
+            raise Conflict(
+                f"The generation is still {view.status}; its results are ready once "
+                f"GET /v1/generations/{view.id} says succeeded (or follow its events)."
+            )
         if view.status != "succeeded":
             raise JobFailed(view)
         return await anyio.to_thread.run_sync(

@@ -422,3 +422,19 @@ async def test_a_disconnect_with_an_idempotency_key_keeps_the_job_for_the_retry(
     assert (
         services.billing.available_credits(account.org_id) == 50 - job.credits_charged_milli / 1000
     )
+
+
+async def test_the_artifacts_of_a_running_job_are_409_not_a_failure(
+    client: httpx.AsyncClient, account: TestAccount, gated: FakeEngine
+) -> None:
+    # found by schemathesis: this was a 500 "The generation failed." while the job ran
+    task = post(client, account, **{"Idempotency-Key": "artifacts-early"})
+    await eventually(gated.started.is_set)
+    job = (await client.get("/v1/generations/artifacts-early", headers=account.headers)).json()
+    early = await client.get(f"/v1/generations/{job['id']}/artifacts/0", headers=account.headers)
+    assert early.status_code == 409, early.text
+    assert early.json()["name"] == "conflict" and "still running" in early.json()["message"]
+    gated.gate.set()  # type: ignore[union-attr]
+    assert (await task).status_code == 200
+    done = await client.get(f"/v1/generations/{job['id']}/artifacts/0", headers=account.headers)
+    assert done.status_code == 200 and done.content.startswith(b"\x89PNG")
