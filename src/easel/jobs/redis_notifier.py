@@ -32,8 +32,9 @@ _RECONNECT_SECONDS = 1.0
 
 
 class RedisJobNotifier(JobNotifier):
-    # the listener wakes waiters; polling is only the fallback for a lost message (Redis
-    # restarting, or a change that lands between a waiter's read and its wait)
+    # the listener wakes waiters; polling is only the fallback for a message lost while
+    # Redis restarts (a change between a follower's read and its wait is not lost: see
+    # `JobNotifier.subscribe`)
     poll_seconds = 5.0
 
     def __init__(self, url: str, *, channel: str = "easel:jobs") -> None:
