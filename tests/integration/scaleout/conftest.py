@@ -195,8 +195,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "EASEL_CELERY__BROKER_URL": redis_server.url,
             "EASEL_CELERY__REDIS_URL": redis_server.url,
             "EASEL_RATE_LIMIT__BACKEND": "redis",
-            # the shared Redis: the broker test stops the private one, and a limiter that
-            # cannot reach its Redis fails the request (a separate concern)
+            # the shared Redis: the broker test stops the private one to see the broker's
+            # own 503 (the limiter's 503 and recovery: test_redis_outage.py)
             "EASEL_RATE_LIMIT__REDIS_URL": REDIS_URL,
             "EASEL_STORAGE__BACKEND": "s3",
             "EASEL_STORAGE__S3_BUCKET": BUCKET,
