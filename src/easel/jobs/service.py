@@ -236,8 +236,10 @@ class JobService:
             log.info("job %s runs elsewhere; its worker will see cancel_requested", job_id)
         self._notifier.notify(job_id)
 
-    def artifact_bytes(self, key: str) -> bytes:
-        return self._artifacts.get(key)
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """Where jobs' inputs and outputs are kept (results are read from here)."""
+        return self._artifacts
 
     # -- housekeeping ----------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
@@ -119,6 +120,54 @@ class MotoServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
+
+
+def start_worker(
+    module: list[str], env: dict[str, str], log_path: Path, *, cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    """`python -m <module…>` (a celery worker); returns once it consumes its queue."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", *module],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            text=True,
+        )
+    wait_until(
+        lambda: process.poll() is not None or " ready." in log_path.read_text(),
+        60,
+        "the worker to connect",
+    )
+    assert process.poll() is None, log_path.read_text()
+    return process
+
+
+def stop_worker(process: subprocess.Popen[str]) -> None:
+    """Warm shutdown (SIGTERM), then SIGKILL if it does not end."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MotoServer, Any]]:
+    """moto's S3 server and a boto3 client on it, with the dummy credentials moto takes."""
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    client = boto3.client(
+        "s3",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    yield server, client
+    server.stop()
 
 
 @dataclass

@@ -3,10 +3,9 @@ against a private redis-server: the two pieces of the deployment a fake would hi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import boto3
 import pytest
 
 from easel.jobs.executors.celery import CeleryOptions, _message_priority, make_celery
@@ -15,29 +14,25 @@ from tests.integration.scaleout.conftest import MotoServer, PrivateRedis
 
 
 @pytest.fixture(scope="module")
-def s3_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
-    client = boto3.client(
-        "s3",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+def s3_client(moto_s3: tuple[MotoServer, Any]) -> object:
+    client = moto_s3[1]
     client.create_bucket(Bucket="parts")
-    yield client
-    server.stop()
+    return client
 
 
-def test_s3_store_round_trips_streams_and_deletes_by_prefix(s3_client: object) -> None:
+def test_s3_store_round_trips_opens_in_chunks_and_deletes_by_prefix(s3_client: object) -> None:
     store = S3ArtifactStore(bucket="parts", prefix="prod/", client=s3_client)
     big = bytes(range(256)) * 1024  # 256 KiB: several chunks
     store.put("jobs/j1/out/0.png", big)
     store.put("jobs/j1/in/image.png", b"in")
     store.put("jobs/j10/out/0.png", b"other job")
     assert store.get("jobs/j1/out/0.png") == big
-    chunks = list(store.stream("jobs/j1/out/0.png", chunk_size=64 * 1024))
-    assert len(chunks) == 4 and b"".join(chunks) == big
+    opened = store.open("jobs/j1/out/0.png", chunk_size=64 * 1024)
+    assert opened.size == len(big)
+    chunks = list(opened.chunks)
+    assert [len(c) for c in chunks] == [64 * 1024] * 4 and b"".join(chunks) == big
+    with pytest.raises(KeyError):  # at open, before any chunk
+        store.open("jobs/j1/out/missing.png")
     store.delete_prefix("jobs/j1")
     with pytest.raises(KeyError):
         store.get("jobs/j1/out/0.png")
