@@ -182,23 +182,13 @@ class Cluster:
     workers: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def start_worker(self) -> subprocess.Popen[str]:
-        log_path = self.root / f"worker-{len(self.workers)}.log"
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "easel.cli.main", "worker"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # workers load their model before they take jobs
-                env={**self.env, "EASEL_ENGINE__PRELOAD": '["stable-diffusion-v1-6"]'},
-                text=True,
-            )
-        self.workers.append(process)
-        wait_until(
-            lambda: process.poll() is not None or " ready." in log_path.read_text(),
-            60,
-            "the worker to connect",
+        process = start_worker(
+            ["easel.cli.main", "worker"],
+            # workers load their model before they take jobs
+            {**self.env, "EASEL_ENGINE__PRELOAD": '["stable-diffusion-v1-6"]'},
+            self.root / f"worker-{len(self.workers)}.log",
         )
-        assert process.poll() is None, log_path.read_text()
+        self.workers.append(process)
         return process
 
     def start_api(self) -> RunningServer:

@@ -1,8 +1,11 @@
 """The S3 artifact store against moto's server, and the broker's priority classes
-against a private redis-server: the two pieces of the deployment a fake would hide."""
+against a private redis-server and RabbitMQ: the pieces of the deployment a fake
+would hide."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,7 @@ import pytest
 
 from easel.jobs.executors.celery import CeleryOptions, _message_priority, make_celery
 from easel.storage.s3 import S3ArtifactStore
+from tests.conftest import RABBITMQ_URL
 from tests.integration.scaleout.conftest import MotoServer, PrivateRedis
 
 
@@ -50,34 +54,49 @@ def test_s3_store_installs_an_expiry_rule(s3_client: object) -> None:
     assert [(r["Filter"]["Prefix"], r["Expiration"]["Days"]) for r in rules] == [("prod/", 2)]
 
 
-def test_the_broker_serves_a_lone_request_before_another_organizations_backlog(
-    tmp_path: Path,
-) -> None:
+@pytest.fixture(params=["redis", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A private redis-server, or the RabbitMQ broker (each test's queue is its own)."""
+    if request.param == "rabbitmq":
+        yield RABBITMQ_URL
+        return
     broker = PrivateRedis(tmp_path)
     broker.start()
-    try:
-        options = CeleryOptions(broker_url=broker.url, queue="fair", visibility_timeout_seconds=60)
-        app = make_celery(options)
-        for job_id, klass in (("backlog-1", 3), ("backlog-2", 3), ("backlog-3", 2), ("lone", 0)):
-            app.send_task(
-                "easel.run_job",
-                args=(job_id, "k"),
-                queue="fair",
-                priority=_message_priority(options.broker_url, klass),
-            )
-        with app.connection_for_read() as conn:
-            queue = conn.SimpleQueue("fair")
-            order = []
+    yield broker.url
+    broker.stop()
+
+
+def test_the_broker_serves_a_lone_request_before_another_organizations_backlog(
+    broker_url: str,
+) -> None:
+    options = CeleryOptions(
+        broker_url=broker_url,
+        queue=f"fair-{uuid.uuid4().hex[:12]}",
+        visibility_timeout_seconds=60,
+    )
+    app = make_celery(options)
+    for job_id, klass in (("backlog-1", 3), ("backlog-2", 3), ("backlog-3", 2), ("lone", 0)):
+        app.send_task(
+            "easel.run_job",
+            args=(job_id, "k"),
+            queue=options.queue,
+            priority=_message_priority(options.broker_url, klass),
+        )
+    with app.connection_for_read() as conn:
+        # the queue as declared (RabbitMQ refuses a redeclaration without x-max-priority)
+        queue = conn.SimpleQueue(app.amqp.queues[options.queue])
+        order = []
+        try:
             for _ in range(4):
                 message = queue.get(timeout=5)
                 order.append(message.headers["argsrepr"])
                 message.ack()
+        finally:
             queue.close()
-        assert order == [
-            "('lone', 'k')",
-            "('backlog-3', 'k')",
-            "('backlog-1', 'k')",
-            "('backlog-2', 'k')",
-        ]
-    finally:
-        broker.stop()
+            app.amqp.queues[options.queue].bind(conn.default_channel).delete()
+    assert order == [
+        "('lone', 'k')",
+        "('backlog-3', 'k')",
+        "('backlog-1', 'k')",
+        "('backlog-2', 'k')",
+    ]
