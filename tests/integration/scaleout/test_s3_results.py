@@ -26,6 +26,7 @@ from PIL import Image
 
 from easel.api.app import create_app
 from easel.storage.base import CHUNK_SIZE
+from tests.asgi import call, messages_then
 from tests.factories import TestAccount, make_account, make_settings
 from tests.integration.scaleout.conftest import MotoServer
 
@@ -98,35 +99,8 @@ async def asgi_get(
     app: FastAPI, path: str, headers: dict[str, str]
 ) -> tuple[int, dict[str, str], list[bytes]]:
     """GET `path` as a server would: (status, headers, the body of each message sent)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 80),
-    }
-    sent: list[dict[str, Any]] = []
-    requested = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal requested
-        if not requested:
-            requested = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await anyio.sleep_forever()  # the client never leaves
-        raise AssertionError
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
+    request = {"type": "http.request", "body": b"", "more_body": False}
+    sent = await call(app, path, headers, messages_then(request, then="silence"), method="GET")
     start = sent[0]
     assert start["type"] == "http.response.start"
     response_headers = {k.decode(): v.decode() for k, v in start["headers"]}
