@@ -20,9 +20,8 @@ import anyio
 import httpx
 import kombu
 import pytest
-from fastapi import FastAPI
 
-from easel.api.app import create_app
+from easel.api.app import EaselApp, create_app
 from easel.db import migrate
 from easel.errors import GenerationNotFound
 from easel.jobs.models import JobView
@@ -90,7 +89,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 @pytest.fixture
 async def api(
     deployment: Deployment, tmp_path: Path
-) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, TestAccount]]:
+) -> AsyncIterator[tuple[EaselApp, httpx.AsyncClient, TestAccount]]:
     settings = make_settings(
         tmp_path / "data",
         deployment.db_url,
@@ -124,13 +123,13 @@ async def text_to_image(
     )
 
 
-async def job(app: FastAPI, account: TestAccount, idem: str) -> JobView:
+async def job(app: EaselApp, account: TestAccount, idem: str) -> JobView:
     view: JobView = await app.state.services.jobs.get(account.key_id, idem)
     return view
 
 
 async def test_a_job_queued_on_rabbitmq_runs_on_the_worker_and_is_charged_once(
-    api: tuple[FastAPI, httpx.AsyncClient, TestAccount], deployment: Deployment
+    api: tuple[EaselApp, httpx.AsyncClient, TestAccount], deployment: Deployment
 ) -> None:
     app, client, account = api
     steps_before = deployment.steps_run
@@ -144,7 +143,7 @@ async def test_a_job_queued_on_rabbitmq_runs_on_the_worker_and_is_charged_once(
 
 
 async def test_a_cancel_stops_the_job_the_worker_is_running(
-    api: tuple[FastAPI, httpx.AsyncClient, TestAccount], deployment: Deployment
+    api: tuple[EaselApp, httpx.AsyncClient, TestAccount], deployment: Deployment
 ) -> None:
     app, client, account = api
     billing = app.state.services.billing
@@ -171,7 +170,7 @@ async def test_a_cancel_stops_the_job_the_worker_is_running(
     assert billing.available_credits(account.org_id) == before  # nothing charged
 
 
-async def wait_running(app: FastAPI, account: TestAccount, idem: str) -> None:
+async def wait_running(app: EaselApp, account: TestAccount, idem: str) -> None:
     with anyio.fail_after(30):
         while True:
             try:

@@ -21,10 +21,9 @@ import anyio
 import httpx
 import pytest
 from botocore.response import StreamingBody
-from fastapi import FastAPI
 from PIL import Image
 
-from easel.api.app import create_app
+from easel.api.app import EaselApp, create_app
 from easel.storage.base import CHUNK_SIZE
 from tests.asgi import call, messages_then
 from tests.factories import TestAccount, make_account, make_settings
@@ -41,7 +40,7 @@ async def app(
     migrated_db_url: str,
     moto_s3: tuple[MotoServer, Any],
     monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[FastAPI]:
+) -> AsyncIterator[EaselApp]:
     server, client = moto_s3
     client.create_bucket(Bucket=BUCKET)
     for name, value in (
@@ -62,7 +61,7 @@ async def app(
 
 
 @pytest.fixture
-async def big_result(app: FastAPI) -> tuple[TestAccount, str]:
+async def big_result(app: EaselApp) -> tuple[TestAccount, str]:
     """An account and its finished job, whose output in the bucket is now BIG."""
     services = app.state.services
     account = make_account(services.accounts, services.billing)
@@ -96,7 +95,7 @@ def s3_reads(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
 
 
 async def asgi_get(
-    app: FastAPI, path: str, headers: dict[str, str]
+    app: EaselApp, path: str, headers: dict[str, str]
 ) -> tuple[int, dict[str, str], list[bytes]]:
     """GET `path` as a server would: (status, headers, the body of each message sent)."""
     request = {"type": "http.request", "body": b"", "more_body": False}
@@ -116,7 +115,7 @@ async def asgi_get(
     ],
 )
 async def test_a_large_result_in_s3_is_streamed_in_bounded_chunks(
-    app: FastAPI,
+    app: EaselApp,
     big_result: tuple[TestAccount, str],
     s3_reads: list[int | None],
     path: str,
@@ -138,7 +137,7 @@ async def test_a_large_result_in_s3_is_streamed_in_bounded_chunks(
 
 
 async def test_a_json_result_still_carries_the_whole_output(
-    app: FastAPI, big_result: tuple[TestAccount, str]
+    app: EaselApp, big_result: tuple[TestAccount, str]
 ) -> None:
     account, job_id = big_result
     transport = httpx.ASGITransport(app=app)
