@@ -17,6 +17,7 @@ POSTGRES_URL = os.environ.get(
     "EASEL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("EASEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RABBITMQ_URL = os.environ.get("EASEL_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 # What migrating an empty PostgreSQL schema runs: (statement, parameters), schema-less.
 RecordedSQL = list[tuple[str, Any]]

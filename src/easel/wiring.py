@@ -183,10 +183,14 @@ def queued_lease(settings: Settings, lease: timedelta) -> timedelta:
 
 
 def build_core(settings: Settings, *, engine_source: EngineSource | None = None) -> Core:
-    """Build the core objects. `engine_source` replaces the engines jobs run on (tests;
-    `jobs.executor = "inprocess"` only: a fake engine cannot cross into a worker process)."""
-    if engine_source is not None and settings.jobs.executor != "inprocess":
-        raise ValueError('an injected engine_source needs jobs.executor = "inprocess"')
+    """Build the core objects. `engine_source` replaces the engines this process's runner
+    uses (tests and benchmarks): the in-process executor's, or an `easel worker`'s
+    (`build_celery_worker`); not the local executor's, whose worker processes build
+    their own engines (a fake engine cannot cross into them)."""
+    if engine_source is not None and settings.jobs.executor == "local":
+        raise ValueError(
+            'an injected engine_source needs jobs.executor = "inprocess" (or an easel worker)'
+        )
     ledger = build_ledger(settings)
     db, billing = ledger.db, ledger.billing
     engines = build_engines(settings)

@@ -63,7 +63,8 @@ _DESCRIPTIONS: Mapping[int, str] = {
     429: "rate_limit_exceeded: too many requests from this key, or too many queued "
     "generations for this organization",
     500: "server_error: an unexpected server error occurred",
-    503: "server_overloaded or out_of_memory: the server cannot take the request now",
+    503: "server_overloaded, broker_unavailable, rate_limiter_unavailable or out_of_memory: "
+    "the server cannot take the request now",
 }
 # Sent with rate limits and overload (not with out_of_memory).
 _RETRY_AFTER = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -38,16 +38,30 @@ from easel.jobs.service import JobHandle, JobRequest, JobService, Submission
 from easel.jobs.work import EncodedOutput
 from easel.safety.outputs import OutputClassifier, blur
 from easel.safety.prompts import PromptFilter
+from easel.storage.base import ArtifactStore, ArtifactStream
 
 
 @dataclass(frozen=True)
 class OutputFile:
-    """One output of a finished generation."""
+    """One output of a finished generation.
 
-    data: bytes
+    Its bytes stay in the artifact store until asked for: `read` them whole (a JSON
+    body carries them in base64) or `open` them to stream to the client in chunks,
+    so a large output served from S3 is never held in memory at once.
+    """
+
+    key: str
     media_type: str
     seed: int
     finish_reason: str
+    store: ArtifactStore = field(repr=False, compare=False)
+
+    async def read(self) -> bytes:
+        return await anyio.to_thread.run_sync(self.store.get, self.key)
+
+    async def open(self) -> ArtifactStream:
+        """Its size and its bytes in chunks (read, by a thread, as they are consumed)."""
+        return await anyio.to_thread.run_sync(self.store.open, self.key)
 
 
 class JobFailed(EaselError):
@@ -107,12 +121,10 @@ class GenerationService:
             )
         if view.status != "succeeded":
             raise JobFailed(view)
-        return await anyio.to_thread.run_sync(
-            lambda: [
-                OutputFile(self.jobs.artifact_bytes(a.key), a.media_type, a.seed, a.finish_reason)
-                for a in view.artifacts
-            ]
-        )
+        store = self.jobs.artifacts
+        return [
+            OutputFile(a.key, a.media_type, a.seed, a.finish_reason, store) for a in view.artifacts
+        ]
 
     async def cancel(self, api_key_id: str, ref: str) -> JobView:
         """Cancel a job of this API key by id or idempotency key."""

@@ -2,6 +2,11 @@
 
 A hint only: waiters also re-read the JobStore on a timer, so jobs finished
 by another process (a broker-fed worker) are seen too.
+
+A follower subscribes *before* it reads the job and keeps its subscription
+while it reads, hands the job on and waits: a change that lands anywhere in
+between leaves the subscription set, so its next wait returns at once instead
+of sleeping until the next poll (the lost wake-up of wait-after-read).
 """
 
 from __future__ import annotations
@@ -9,6 +14,32 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class Subscription:
+    """One follower's interest in one job: remembers a change until `wait` consumes it."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+
+    def _wake(self) -> None:  # any thread
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._changed.set)
+
+    async def wait(self, timeout: float) -> bool:
+        """Return True at once if the job changed since the last wait (or since subscribing),
+        else when it changes; False after `timeout` seconds without a change."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            return False
+        # Cleared before the caller re-reads the job: a change notified from here on
+        # sets it again, and one notified earlier is already in what the caller reads.
+        self._changed.clear()
+        return True
 
 
 class JobNotifier:
@@ -17,30 +48,30 @@ class JobNotifier:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: defaultdict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = (
-            defaultdict(set)
-        )
+        self._waiters: defaultdict[str, set[Subscription]] = defaultdict(set)
 
     def notify(self, job_id: str) -> None:
         with self._lock:
             waiters = list(self._waiters.get(job_id, ()))
-        for loop, event in waiters:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(event.set)
+        for waiter in waiters:
+            waiter._wake()
 
-    async def wait(self, job_id: str, timeout: float) -> None:
-        """Return when `job_id` changes or after `timeout` seconds."""
-        entry = (asyncio.get_running_loop(), asyncio.Event())
+    @contextmanager
+    def subscribe(self, job_id: str) -> Iterator[Subscription]:
+        """Hear of `job_id`'s changes while the block runs (call it on the event loop)."""
+        subscription = Subscription()
         with self._lock:
-            self._waiters[job_id].add(entry)
+            self._waiters[job_id].add(subscription)
         try:
-            await asyncio.wait_for(entry[1].wait(), timeout)
-        except TimeoutError:
-            pass
+            yield subscription
         finally:
             with self._lock:
                 waiters = self._waiters.get(job_id)
                 if waiters is not None:
-                    waiters.discard(entry)
+                    waiters.discard(subscription)
                     if not waiters:
                         del self._waiters[job_id]
+
+    def has_waiters(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._waiters

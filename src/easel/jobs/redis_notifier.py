@@ -32,8 +32,9 @@ _RECONNECT_SECONDS = 1.0
 
 
 class RedisJobNotifier(JobNotifier):
-    # the listener wakes waiters; polling is only the fallback for a lost message (Redis
-    # restarting, or a change that lands between a waiter's read and its wait)
+    # the listener wakes waiters; polling is only the fallback for a message lost while
+    # Redis restarts (a change between a follower's read and its wait is not lost: see
+    # `JobNotifier.subscribe`)
     poll_seconds = 5.0
 
     def __init__(self, url: str, *, channel: str = "easel:jobs") -> None:
@@ -84,16 +85,22 @@ class RedisJobNotifier(JobNotifier):
         self._redis.close()
 
     def _listen(self) -> None:
+        lost = False
         while not self._stop.is_set():
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
                 pubsub.subscribe(self._changes, self._cancels)
+                if lost:
+                    log.warning("job pub/sub listener reached Redis again")
+                    lost = False
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     if message is not None:
                         self._deliver(message["channel"], message["data"])
             except redis.RedisError as exc:
-                log.warning("job pub/sub listener lost Redis (%s); reconnecting", exc)
+                if not lost:  # once per outage, not once per reconnect attempt
+                    log.warning("job pub/sub listener lost Redis (%s); reconnecting", exc)
+                lost = True
                 self._stop.wait(_RECONNECT_SECONDS)
             finally:
                 pubsub.close()

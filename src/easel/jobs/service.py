@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -174,24 +175,29 @@ class JobService:
 
     async def wait(self, job_id: str) -> JobView:
         """Follow a job to its final state."""
-        async for view in self.follow(job_id):
-            if view.done:
-                return view
+        # closed on return: the follower's subscription ends with the wait
+        async with aclosing(self.follow(job_id)) as views:
+            async for view in views:
+                if view.done:
+                    return view
         raise GenerationNotFound(f"id: the generation {job_id} no longer exists.")
 
-    async def follow(self, job_id: str) -> AsyncIterator[JobView]:
+    async def follow(self, job_id: str) -> AsyncGenerator[JobView, None]:
         """Yield the job every time it changes, ending with its final state."""
         last: tuple[str, float] | None = None
-        while True:
-            view = await anyio.to_thread.run_sync(self._store.get, job_id)
-            if view is None:
-                return
-            if (view.status, view.progress) != last:
-                last = (view.status, view.progress)
-                yield view
-            if view.done:
-                return
-            await self._notifier.wait(job_id, self._notifier.poll_seconds)
+        # subscribed before the first read: a change between a read and the wait that
+        # follows it (or while the caller holds a yielded view) still wakes us
+        with self._notifier.subscribe(job_id) as changed:
+            while True:
+                view = await anyio.to_thread.run_sync(self._store.get, job_id)
+                if view is None:
+                    return
+                if (view.status, view.progress) != last:
+                    last = (view.status, view.progress)
+                    yield view
+                if view.done:
+                    return
+                await changed.wait(self._notifier.poll_seconds)
 
     async def get(self, api_key_id: str, ref: str) -> JobView:
         """A job of this API key (by id or idempotency key); 404 for anyone else's."""
@@ -230,8 +236,10 @@ class JobService:
             log.info("job %s runs elsewhere; its worker will see cancel_requested", job_id)
         self._notifier.notify(job_id)
 
-    def artifact_bytes(self, key: str) -> bytes:
-        return self._artifacts.get(key)
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """Where jobs' inputs and outputs are kept (results are read from here)."""
+        return self._artifacts
 
     # -- housekeeping ----------------------------------------------------------------------
 

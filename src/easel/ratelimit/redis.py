@@ -11,17 +11,35 @@ Time comes from the caller's clock, passed into the script as an argument
 (not Redis `TIME`), so tests can move it; in production the API hosts'
 clocks should be NTP-synchronised, as any shared wall-clock limit requires.
 This is the only module that imports `redis`.
+
+Unreachable Redis: a decision that cannot reach Redis (refused, timed out,
+still loading its data after a restart) raises `Overloaded` (503 with
+`Retry-After`), never lets the request through unlimited and never answers
+500. The client reconnects on the next hit, so the limit recovers on its own
+once Redis is back.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
 
 import redis.asyncio
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from easel.errors import Overloaded
 from easel.ratelimit.base import RateLimitDecision, RateLimitPolicy
+
+log = logging.getLogger("easel.ratelimit")
+
+# what a refused request is told to wait while Redis is unreachable
+UNAVAILABLE_RETRY_AFTER = 5
+# a Redis that does not answer costs a request this long, not the client's 5 s default
+# (a `socket_timeout` / `socket_connect_timeout` in the URL wins)
+SOCKET_TIMEOUT_SECONDS = 2.0
 
 # KEYS: log, lock. ARGV: now, limit, window, lockout, member (unique per hit).
 # Returns {allowed, remaining, retry_after, reset_after}; the floats travel as
@@ -91,28 +109,46 @@ class RedisRateLimiter:
             # the default pool raises MaxConnectionsError past its size, which
             # would turn a traffic spike into 500s. Size and wait come from the
             # URL (`?max_connections=50&timeout=20` are the defaults).
-            pool = redis.asyncio.BlockingConnectionPool.from_url(url)
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                url,
+                socket_timeout=SOCKET_TIMEOUT_SECONDS,
+                socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+            )
             client = redis.asyncio.Redis.from_pool(pool)
         self.policy = policy
         self.prefix = prefix
         self._client = client
         self._clock = clock
         self._script = client.register_script(_HIT_SCRIPT)
+        self._unreachable = False
 
     async def hit(self, key: str) -> RateLimitDecision:
-        """Count one request from `key` and decide on it."""
+        """Count one request from `key` and decide on it; `Overloaded` if Redis is unreachable."""
         policy = self.policy
         base = f"{self.prefix}{{{key}}}"
-        reply = await self._script(
-            keys=[f"{base}:log", f"{base}:lock"],
-            args=[
-                repr(float(self._clock())),
-                policy.requests,
-                repr(float(policy.window_seconds)),
-                repr(float(policy.lockout_seconds)),
-                uuid.uuid4().hex,
-            ],
-        )
+        try:
+            reply = await self._script(
+                keys=[f"{base}:log", f"{base}:lock"],
+                args=[
+                    repr(float(self._clock())),
+                    policy.requests,
+                    repr(float(policy.window_seconds)),
+                    repr(float(policy.lockout_seconds)),
+                    uuid.uuid4().hex,
+                ],
+            )
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if not self._unreachable:  # once per outage, not once per request
+                log.warning("rate limiter cannot reach Redis (%s); answering 503", exc)
+            self._unreachable = True
+            raise Overloaded(
+                "The rate limiter is unavailable; try again shortly.",
+                retry_after=UNAVAILABLE_RETRY_AFTER,
+                name="rate_limiter_unavailable",
+            ) from exc
+        if self._unreachable:
+            log.warning("rate limiter reached Redis again")
+            self._unreachable = False
         allowed, remaining, retry_after, reset_after = reply
         return RateLimitDecision(
             allowed=bool(allowed),

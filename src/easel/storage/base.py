@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Protocol
+
+# how much of a blob a reader holds at once when it streams one
+CHUNK_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ArtifactStream:
+    """A blob opened for reading: its size, and its bytes in chunks read as they are consumed.
+
+    `chunks` releases the file or connection behind it once exhausted or closed.
+    """
+
+    size: int
+    chunks: Iterator[bytes]
 
 
 class ArtifactStore(Protocol):
@@ -12,6 +28,11 @@ class ArtifactStore(Protocol):
 
     def get(self, key: str) -> bytes:
         """The blob, or `KeyError` if it does not exist."""
+        ...
+
+    def open(self, key: str, chunk_size: int = CHUNK_SIZE) -> ArtifactStream:
+        """The blob, to read in chunks of at most `chunk_size` bytes; `KeyError` (raised
+        here, before any chunk) if it does not exist."""
         ...
 
     def delete_prefix(self, prefix: str) -> None:

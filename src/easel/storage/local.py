@@ -6,7 +6,10 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+from easel.storage.base import CHUNK_SIZE, ArtifactStream
 
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -38,5 +41,20 @@ class LocalArtifactStore:
         except FileNotFoundError as exc:
             raise KeyError(key) from exc
 
+    def open(self, key: str, chunk_size: int = CHUNK_SIZE) -> ArtifactStream:
+        path = self._path(key)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError as exc:
+            raise KeyError(key) from exc
+        return ArtifactStream(size, _read_chunks(path, chunk_size))
+
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self._path(prefix), ignore_errors=True)
+
+
+def _read_chunks(path: Path, chunk_size: int) -> Iterator[bytes]:
+    # opened on the first chunk, so a stream never read holds no file descriptor
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk

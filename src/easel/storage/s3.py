@@ -17,9 +17,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from easel.storage.base import CHUNK_SIZE, ArtifactStream
+
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 _MISSING = {"NoSuchKey", "404", "NotFound"}
-CHUNK = 64 * 1024
 
 
 class S3ArtifactStore:
@@ -51,20 +52,17 @@ class S3ArtifactStore:
         self._s3.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
     def get(self, key: str) -> bytes:
-        return b"".join(self.stream(key))
+        return b"".join(self.open(key).chunks)
 
-    def stream(self, key: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
-        """The blob in chunks, read from the bucket as the caller consumes them."""
+    def open(self, key: str, chunk_size: int = CHUNK_SIZE) -> ArtifactStream:
+        """The object's size and body; the body is read from the bucket as it is consumed."""
         try:
-            body = self._s3.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            reply = self._s3.get_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _MISSING:
                 raise KeyError(key) from exc
             raise
-        try:
-            yield from body.iter_chunks(chunk_size)
-        finally:
-            body.close()
+        return ArtifactStream(int(reply["ContentLength"]), _iter_body(reply["Body"], chunk_size))
 
     def delete_prefix(self, prefix: str) -> None:
         root = self._key(prefix) + "/"
@@ -89,3 +87,10 @@ class S3ArtifactStore:
                 ]
             },
         )
+
+
+def _iter_body(body: Any, chunk_size: int) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(chunk_size)
+    finally:  # back to the connection pool, or dropped if the client left mid-stream
+        body.close()

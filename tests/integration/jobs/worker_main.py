@@ -30,9 +30,10 @@ STEP_SECONDS = 0.05
 
 
 class SlowEngine:
-    def __init__(self, spec: EngineSpec, log: Path) -> None:
+    def __init__(self, spec: EngineSpec, log: Path, step_seconds: float = STEP_SECONDS) -> None:
         self.spec = spec
         self._log = log
+        self._step_seconds = step_seconds
 
     def generate(
         self,
@@ -45,7 +46,7 @@ class SlowEngine:
         for step in range(1, total + 1):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
-            time.sleep(STEP_SECONDS)
+            time.sleep(self._step_seconds)
             with self._log.open("a") as log:
                 log.write(f"{step}\n")
             if progress is not None:
@@ -59,12 +60,15 @@ class SlowEngine:
 
 
 class SlowEngines:
-    def __init__(self, specs: dict[str, EngineSpec], log: Path) -> None:
+    def __init__(
+        self, specs: dict[str, EngineSpec], log: Path, step_seconds: float = STEP_SECONDS
+    ) -> None:
         self._specs = specs
         self._log = log
+        self._step_seconds = step_seconds
 
     def get(self, engine_id: str) -> SlowEngine:
-        return SlowEngine(self._specs[engine_id], self._log)
+        return SlowEngine(self._specs[engine_id], self._log, self._step_seconds)
 
 
 def main(job_id: str) -> None:

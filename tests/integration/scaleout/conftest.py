@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
@@ -121,6 +122,54 @@ class MotoServer:
         self.process.wait(10)
 
 
+def start_worker(
+    module: list[str], env: dict[str, str], log_path: Path, *, cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    """`python -m <module…>` (a celery worker); returns once it consumes its queue."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", *module],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            text=True,
+        )
+    wait_until(
+        lambda: process.poll() is not None or " ready." in log_path.read_text(),
+        60,
+        "the worker to connect",
+    )
+    assert process.poll() is None, log_path.read_text()
+    return process
+
+
+def stop_worker(process: subprocess.Popen[str]) -> None:
+    """Warm shutdown (SIGTERM), then SIGKILL if it does not end."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MotoServer, Any]]:
+    """moto's S3 server and a boto3 client on it, with the dummy credentials moto takes."""
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    client = boto3.client(
+        "s3",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    yield server, client
+    server.stop()
+
+
 @dataclass
 class Cluster:
     env: dict[str, str]
@@ -133,23 +182,13 @@ class Cluster:
     workers: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def start_worker(self) -> subprocess.Popen[str]:
-        log_path = self.root / f"worker-{len(self.workers)}.log"
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "easel.cli.main", "worker"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # workers load their model before they take jobs
-                env={**self.env, "EASEL_ENGINE__PRELOAD": '["stable-diffusion-v1-6"]'},
-                text=True,
-            )
-        self.workers.append(process)
-        wait_until(
-            lambda: process.poll() is not None or " ready." in log_path.read_text(),
-            60,
-            "the worker to connect",
+        process = start_worker(
+            ["easel.cli.main", "worker"],
+            # workers load their model before they take jobs
+            {**self.env, "EASEL_ENGINE__PRELOAD": '["stable-diffusion-v1-6"]'},
+            self.root / f"worker-{len(self.workers)}.log",
         )
-        assert process.poll() is None, log_path.read_text()
+        self.workers.append(process)
         return process
 
     def start_api(self) -> RunningServer:
@@ -195,8 +234,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "EASEL_CELERY__BROKER_URL": redis_server.url,
             "EASEL_CELERY__REDIS_URL": redis_server.url,
             "EASEL_RATE_LIMIT__BACKEND": "redis",
-            # the shared Redis: the broker test stops the private one, and a limiter that
-            # cannot reach its Redis fails the request (a separate concern)
+            # the shared Redis: the broker test stops the private one to see the broker's
+            # own 503 (the limiter's 503 and recovery: test_redis_outage.py)
             "EASEL_RATE_LIMIT__REDIS_URL": REDIS_URL,
             "EASEL_STORAGE__BACKEND": "s3",
             "EASEL_STORAGE__S3_BUCKET": BUCKET,

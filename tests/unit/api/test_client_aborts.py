@@ -9,7 +9,6 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from easel.api.app import EaselApp
 from easel.api.services import Services
 from easel.usage.service import UsageService
+from tests.asgi import call, messages_then
 from tests.factories import TestAccount
 from tests.fakes import FakeEngine
 
@@ -24,55 +24,10 @@ SD = "stable-diffusion-v1-6"
 T2I = f"/v1/generation/{SD}/text-to-image"
 BODY = json.dumps({"text_prompts": [{"text": "a lighthouse"}], "steps": 10}).encode()
 
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-
 
 @pytest.fixture
 def settings_overrides() -> dict[str, object]:
     return {"server": {"body_timeout_seconds": 0.2}}
-
-
-def http_scope(path: str, headers: dict[str, str]) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("127.0.0.1", 50000),
-        "server": ("easel.test", 80),
-    }
-
-
-async def call(
-    app: EaselApp, path: str, headers: dict[str, str], receive: Receive
-) -> list[dict[str, Any]]:
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await asyncio.wait_for(app(http_scope(path, headers), receive, send), 10)
-    return sent
-
-
-def messages_then(*messages: dict[str, Any], then: str) -> Receive:
-    """A client sending `messages`, then disconnecting or going silent."""
-    pending = list(messages)
-
-    async def receive() -> dict[str, Any]:
-        if pending:
-            return pending.pop(0)
-        if then == "silence":
-            await asyncio.Event().wait()
-        return {"type": "http.disconnect"}
-
-    return receive
 
 
 def chunk(body: bytes) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from easel.api.openapi import Error, finish, json_body, multipart_body
 from easel.api.v1.artifacts import render_artifacts
 from easel.api.v1.schemas import GenerationResponseBody
 from easel.generation.service import OutputFile
+from easel.storage.local import LocalArtifactStore
 from tests.factories import TestAccount, make_settings
 
 SD = "stable-diffusion-v1-6"
@@ -324,8 +325,11 @@ def test_two_different_body_schemas_under_one_name_are_refused() -> None:
         finish(document)
 
 
-def test_the_documented_models_read_what_easel_renders() -> None:
-    png = render_artifacts([OutputFile(b"png", "image/png", 42, "SUCCESS")], as_png=False)
+async def test_the_documented_models_read_what_easel_renders(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path)
+    store.put("jobs/j/out/0.png", b"png")
+    output = OutputFile("jobs/j/out/0.png", "image/png", 42, "SUCCESS", store)
+    png = await render_artifacts([output], as_png=False)
     body = GenerationResponseBody.model_validate_json(png.body)
     assert body.artifacts[0].seed == 42
     scope = {"type": "http", "method": "GET", "path": "/v1/x", "headers": [], "state": {}}

@@ -8,7 +8,7 @@ import pytest
 
 from easel.config import Settings
 from easel.jobs.executors.inprocess import InProcessExecutor
-from easel.wiring import build_core, worker_devices
+from easel.wiring import build_celery_worker, build_core, worker_devices
 from tests.factories import make_settings
 from tests.unit.api.conftest import FakeEngines
 
@@ -40,3 +40,12 @@ def test_fake_engines_need_the_in_process_executor(tmp_path: Path) -> None:
     core = build_core(inprocess, engine_source=FakeEngines())
     assert isinstance(core.executor, InProcessExecutor) and core.workers is None
     core.db.dispose()
+
+
+def test_an_easel_worker_runs_injected_engines_in_its_own_process(tmp_path: Path) -> None:
+    # what bench/scaling.py and the RabbitMQ test run: `easel worker` on a fake engine
+    settings = make_settings(
+        tmp_path, "postgresql+psycopg://postgres@127.0.0.1:5432/test", jobs={"executor": "celery"}
+    )
+    worker = build_celery_worker(settings, engine_source=FakeEngines())
+    assert type(worker).__name__ == "CeleryWorker"  # built, nothing connected yet

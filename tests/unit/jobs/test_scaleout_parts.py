@@ -69,24 +69,23 @@ async def test_a_notify_in_one_process_wakes_a_waiter_in_another_and_cancels_rea
     api.start()
     worker.start()
     try:
-        # subscriptions are asynchronous: publish until the listener has heard one
-        woken = False
-        for _ in range(50):
-            waiter = asyncio.ensure_future(api.wait("job-1", timeout=0.2))
-            await asyncio.sleep(0)
+        with api.subscribe("job-1") as changed:
+            # Redis subscriptions are asynchronous: publish until the listener has heard one
+            woken = False
+            for _ in range(50):
+                worker.notify("job-1")
+                await changed.wait(0.2)
+                api.cancel("job-1")
+                if cancelled.wait(0.1):
+                    woken = True
+                    break
+            assert woken
+            while await changed.wait(0.2):  # drain what the retries left behind
+                pass
+            # once subscribed, only the worker's message can end a wait this long
+            # (the outer bound only keeps a broken listener from hanging the suite)
             worker.notify("job-1")
-            await waiter
-            api.cancel("job-1")
-            if cancelled.wait(0.1):
-                woken = True
-                break
-        assert woken
-        # once subscribed, only the worker's message can end a wait this long
-        # (the outer bound only keeps a broken listener from hanging the suite)
-        waiter = asyncio.ensure_future(api.wait("job-1", timeout=3600))
-        await asyncio.sleep(0)
-        worker.notify("job-1")
-        await asyncio.wait_for(waiter, timeout=60)
+            assert await asyncio.wait_for(changed.wait(3600), timeout=60)
     finally:
         api.stop()
         worker.stop()

@@ -1,4 +1,4 @@
-"""Rendering v1 generation results: `{"artifacts": [...]}` JSON, or PNG bytes."""
+"""Rendering v1 generation results: `{"artifacts": [...]}` JSON, or PNG bytes (streamed)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import base64
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
+from easel.api.streaming import stream_output
 from easel.generation.service import OutputFile
 
 
@@ -15,19 +16,17 @@ def wants_png(accept: str | None) -> bool:
     return accept is not None and accept.strip().lower().startswith("image/")
 
 
-def render_artifacts(outputs: list[OutputFile], *, as_png: bool) -> Response:
+async def render_artifacts(outputs: list[OutputFile], *, as_png: bool) -> Response:
     if as_png:
         first = outputs[0]
-        return Response(
-            first.data,
-            media_type=first.media_type,
-            headers={"Finish-Reason": first.finish_reason, "Seed": str(first.seed)},
+        return await stream_output(
+            first, {"Finish-Reason": first.finish_reason, "Seed": str(first.seed)}
         )
     return JSONResponse(
         {
             "artifacts": [
                 {
-                    "base64": base64.b64encode(o.data).decode("ascii"),
+                    "base64": base64.b64encode(await o.read()).decode("ascii"),
                     "seed": o.seed,
                     "finishReason": o.finish_reason,
                 }

@@ -189,4 +189,4 @@ async def _run(
 ) -> Response:
     handle = await jobflow.start(request, services, principal, engine_id, op)
     outputs = await jobflow.run_to_completion(request, services, handle)
-    return render_artifacts(outputs, as_png=as_png)
+    return await render_artifacts(outputs, as_png=as_png)

@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from easel.api.deps import AppServices, CurrentPrincipal
 from easel.api.openapi import binary_response, error_responses
+from easel.api.streaming import stream_output
 from easel.api.v1.schemas import GenerationError, GenerationStatus
 from easel.billing.prices import from_milli
 from easel.errors import NotFound
@@ -140,10 +141,9 @@ async def generation_artifact(
     if index >= len(outputs):
         raise NotFound(f"index: the generation has {len(outputs)} image(s); {index} is past them")
     output = outputs[index]
-    return Response(
-        output.data,
-        media_type=output.media_type,
-        headers={
+    return await stream_output(
+        output,
+        {
             "Seed": str(output.seed),
             "Finish-Reason": output.finish_reason,
             # results do not change; a browser may keep them for the session

@@ -77,7 +77,7 @@ async def run_sync(
     """Start the job, wait for it and answer its one output, negotiated."""
     handle = await start(request, services, credentials, engine_id, op)
     (output,) = await jobflow.run_to_completion(request, services, handle)
-    return render_output(output, as_json=as_json)
+    return await render_output(output, as_json=as_json)
 
 
 async def start(

@@ -45,7 +45,8 @@ _DESCRIPTIONS: Mapping[int, str] = {
     422: "invalid_prompts: the prompt was refused by the content filter (not charged)",
     429: "rate_limit_exceeded: too many requests",
     500: "server_error: an unexpected server error occurred",
-    503: "server_overloaded or out_of_memory: the server cannot take the request now",
+    503: "server_overloaded, broker_unavailable, rate_limiter_unavailable or out_of_memory: "
+    "the server cannot take the request now",
 }
 # What every stable-image POST can answer: validation, auth, credits, idempotency, body
 # size, the prompt filter, limits, and a full queue.

@@ -1,7 +1,8 @@
 """v2beta response negotiation (reference §1.2, §1.3).
 
-`Accept: image/*` (the default, also `*/*`, `image/png`…) answers the raw bytes in
-the requested `output_format`, with `finish-reason` and `seed` headers;
+`Accept: image/*` (the default, also `*/*`, `image/png`…) answers the raw bytes
+in the requested `output_format`, streamed from the artifact store, with
+`finish-reason` and `seed` headers;
 `application/json` (with or without a `type=` parameter) answers
 `{image, finish_reason, seed}` with content type `application/json; type=image/<fmt>`
 and no such headers. Anything else is a 400 in v2beta's shape. Videos answer
@@ -15,6 +16,7 @@ import json
 
 from fastapi import Request, Response
 
+from easel.api.streaming import stream_output
 from easel.errors import InvalidRequest
 from easel.generation.service import OutputFile
 
@@ -35,17 +37,16 @@ def wants_json(request: Request) -> bool:
     raise InvalidRequest(f"accept: must be one of {ACCEPTED}, got {accept!r}", name="bad_request")
 
 
-def render_output(output: OutputFile, *, as_json: bool) -> Response:
+async def render_output(output: OutputFile, *, as_json: bool) -> Response:
     if as_json:
+        encoded = base64.b64encode(await output.read()).decode("ascii")
         body = {
             # "image", or "video" for a video (Stability's key is the media's top-level type)
-            output.media_type.split("/", 1)[0]: base64.b64encode(output.data).decode("ascii"),
+            output.media_type.split("/", 1)[0]: encoded,
             "finish_reason": output.finish_reason,
             "seed": output.seed,
         }
         return Response(json.dumps(body), media_type=f"application/json; type={output.media_type}")
-    return Response(
-        output.data,
-        media_type=output.media_type,
-        headers={"finish-reason": output.finish_reason, "seed": str(output.seed)},
+    return await stream_output(
+        output, {"finish-reason": output.finish_reason, "seed": str(output.seed)}
     )

@@ -34,7 +34,7 @@ async def fetch_result(
         body = {"id": view.id, "status": "in-progress", "progress": round(view.progress, 4)}
         return JSONResponse(body, status_code=202)
     outputs = await services.generation.result(view)
-    return render_output(outputs[0], as_json=as_json)
+    return await render_output(outputs[0], as_json=as_json)
 
 
 for _path in _PATHS:

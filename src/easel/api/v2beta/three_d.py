@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from easel.api import jobflow
 from easel.api.deps import AppServices, RequestCredentials
 from easel.api.openapi import Responses
+from easel.api.streaming import stream_output
 from easel.api.v2beta import common
 from easel.api.v2beta import openapi as docs
 from easel.api.v2beta import params as p
@@ -78,4 +79,4 @@ async def _mesh(
 ) -> Response:
     handle = await common.start(request, services, credentials, engine_id, op)
     (output,) = await jobflow.run_to_completion(request, services, handle)
-    return Response(output.data, media_type=output.media_type)
+    return await stream_output(output)

@@ -35,9 +35,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
-from celery import Celery
+from celery import Celery, bootsteps
 from kombu.entity import Queue
 from kombu.exceptions import KombuError, OperationalError
 
@@ -245,6 +246,24 @@ class JobConsumer:
                     self._running.pop(i, None)
 
 
+class _PromptShutdown(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Wakes the worker's event loop every second, so an idle worker stops at once on SIGTERM.
+
+    Celery looks for a shutdown request between two polls of its event loop, and a poll
+    with no timer due lasts up to 10 s: an idle worker on RabbitMQ took 10 s to stop.
+    """
+
+    requires = ("celery.worker.components:Hub",)
+
+    def start(self, worker: Any) -> None:
+        if worker.hub is not None:
+            worker.hub.call_repeatedly(1.0, _nothing)
+
+
+def _nothing() -> None:
+    pass
+
+
 class CeleryWorker:
     """`easel worker`: consume the job queue until told to stop (SIGTERM: warm shutdown)."""
 
@@ -266,6 +285,8 @@ class CeleryWorker:
         self._notifier = notifier
         self._leases = leases
         self._hostname = hostname
+
+        app.steps["worker"].add(_PromptShutdown)
 
         @app.task(name=TASK, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
         def run_job(job_id: str, batch_key: str) -> None:
