@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from easel.engines.base import EngineSpec
 from easel.engines.catalog import default_engines
+from easel.engines.fastpath import FastPathSettings
 
 
 class ServerSettings(BaseModel):
@@ -154,6 +155,11 @@ class EngineSettings(BaseModel):
         default_factory=list,
         description="Engine ids whose models load when the server starts, in the background; "
         "/readyz answers 503 until they are loaded (JSON list in the environment)",
+    )
+    fast: FastPathSettings = Field(
+        default_factory=FastPathSettings,
+        description="The diffusers engines' CUDA fast path, each part switchable (see the "
+        "rows below; auto: on on CUDA, off elsewhere)",
     )
 
 
@@ -361,6 +367,14 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.engine.models_dir or self.server.data_dir / "models"
+
+    @property
+    def fast_path(self) -> FastPathSettings:
+        """`[engine.fast]` with its compile cache under the data dir unless set."""
+        fast = self.engine.fast
+        if fast.compile_cache_dir is not None:
+            return fast
+        return fast.model_copy(update={"compile_cache_dir": self.server.data_dir / "compile-cache"})
 
     @property
     def artifacts_dir(self) -> Path:

@@ -146,6 +146,7 @@ def build_engines(settings: Settings) -> EngineRegistry:
         device=settings.engine.device,
         dtype=settings.engine.dtype,
         memory_budget_mb=settings.engine.memory_budget_mb,
+        fast=settings.fast_path,
     )
 
 

@@ -12,11 +12,26 @@ from easel.config import Settings
 README = (Path(__file__).parents[2] / "README.md").read_text()
 
 
+def _is_model(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _names(prefix: str, model: type[BaseModel]) -> list[str]:
+    """Variable names of a settings table, nested tables (e.g. [engine.fast]) included."""
+    names = []
+    for name, field in model.model_fields.items():
+        if _is_model(field.annotation):
+            names += _names(f"{prefix}{name.upper()}__", field.annotation)  # type: ignore[arg-type]
+        else:
+            names.append(f"{prefix}{name.upper()}")
+    return names
+
+
 def setting_names() -> list[str]:
     names = []
     for area, field in Settings.model_fields.items():
-        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-            names += [f"EASEL_{area.upper()}__{f.upper()}" for f in field.annotation.model_fields]
+        if _is_model(field.annotation):
+            names += _names(f"EASEL_{area.upper()}__", field.annotation)  # type: ignore[arg-type]
         else:
             names.append(f"EASEL_{area.upper()}")
     return names
@@ -27,12 +42,24 @@ def test_every_setting_is_in_the_readme_table() -> None:
     assert missing == []
 
 
+def _undescribed(path: str, model: type[BaseModel]) -> list[str]:
+    missing = []
+    for name, field in model.model_fields.items():
+        if not field.description:
+            missing.append(f"{path}.{name}")
+        if _is_model(field.annotation):
+            missing += _undescribed(f"{path}.{name}", field.annotation)  # type: ignore[arg-type]
+    return missing
+
+
 def test_every_setting_has_a_description() -> None:
-    for area, field in Settings.model_fields.items():
-        assert field.description, area
-        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-            for name, sub in field.annotation.model_fields.items():
-                assert sub.description, f"{area}.{name}"
+    assert _undescribed("settings", Settings) == []
+
+
+def test_nested_settings_are_listed_by_their_own_names() -> None:
+    names = setting_names()
+    assert "EASEL_ENGINE__FAST__COMPILE" in names
+    assert "EASEL_ENGINE__FAST" not in names
 
 
 def test_every_error_name_raised_in_the_code_is_documented() -> None:

@@ -18,8 +18,12 @@
   is tried once more.
 
 Device and dtype: "auto" picks CUDA with float16 when available, else Apple
-MPS with float32, else CPU with float32. The default memory budget (None) is
-85% of the CUDA device's memory, or half of the machine's RAM otherwise.
+MPS with float32, else CPU with float32. The diffusers engines (generate,
+inpaint, edit and diffusion-upscale) get the fast-path settings
+(`easel.engines.fastpath`); the registry sets the process-wide torch flags
+of the plan (cuDNN modes, compile cache) before it builds a torch backend.
+The default memory budget (None) is 85% of the CUDA device's memory, or half
+of the machine's RAM otherwise.
 
 This module imports no torch at import time, so the HTTP layer can list
 engines without the inference extra installed; torch is imported when a
@@ -45,6 +49,7 @@ from easel.engines.base import (
     GenerationResult,
     ProgressCallback,
 )
+from easel.engines.fastpath import FastPathSettings
 from easel.engines.tiny import TINY_ARCHITECTURES as _TINY
 from easel.errors import NotFound, OutOfMemory
 
@@ -93,6 +98,8 @@ class EngineRegistry:
         models_dir: where sandbox engines build their tiny models; default
             `data_dir/sandbox`. Processes pointed at the same directory share
             the models (builds are atomic).
+        fast: the diffusers engines' fast-path settings (``[engine.fast]``);
+            default: every switch "auto".
     """
 
     def __init__(
@@ -104,6 +111,7 @@ class EngineRegistry:
         dtype: str = "auto",
         memory_budget_mb: int | None = None,
         models_dir: Path | None = None,
+        fast: FastPathSettings | None = None,
     ):
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}; got {dtype!r}")
@@ -120,6 +128,8 @@ class EngineRegistry:
         self._requested_device = device
         self._requested_dtype = dtype
         self._budget_mb = memory_budget_mb
+        self.fast = fast if fast is not None else FastPathSettings()
+        self._torch_configured = False
         self._device: str | None = None
         self._dtype: str | None = None
         self._budget: int | None = None
@@ -265,10 +275,11 @@ class EngineRegistry:
             cls: Any = _import("easel.engines.backends.lanczos", "LanczosEngine")
             backend: Backend = cls(spec)
             return backend
+        self._configure_torch()
         kwargs: dict[str, Any] = {"device": self.device, "dtype": self.dtype}
         if spec.backend == "sandbox":
             create = _import("easel.engines.backends.sandbox", "create_sandbox_engine")
-            backend = create(spec, models_dir=self.models_dir, **kwargs)
+            backend = create(spec, models_dir=self.models_dir, fast=self.fast, **kwargs)
         elif spec.backend == "esrgan":
             backend = _import("easel.engines.backends.esrgan", "EsrganEngine")(spec, **kwargs)
         elif spec.backend == "depth-mesh":
@@ -280,7 +291,8 @@ class EngineRegistry:
         elif spec.backend == "u2net":
             backend = _import("easel.engines.backends.segment", "SegmentEngine")(spec, **kwargs)
         elif spec.kind == "edit":
-            backend = _import("easel.engines.backends.edit", "EditEngine")(spec, **kwargs)
+            cls = _import("easel.engines.backends.edit", "EditEngine")
+            backend = cls(spec, fast=self.fast, **kwargs)
         elif spec.kind == "relight":
             backend = _import("easel.engines.backends.relight", "build_relight_engine")(
                 spec, **kwargs
@@ -292,10 +304,22 @@ class EngineRegistry:
             backend = _import("easel.engines.backends.control", "ControlEngine")(spec, **kwargs)
         elif spec.kind == "upscale":
             cls = _import("easel.engines.backends.diffusion_upscale", "DiffusionUpscaleEngine")
-            backend = cls(spec, **kwargs)
+            backend = cls(spec, fast=self.fast, **kwargs)
         else:
-            backend = _import("easel.engines.backends.diffusers", "DiffusersEngine")(spec, **kwargs)
+            cls = _import("easel.engines.backends.diffusers", "DiffusersEngine")
+            backend = cls(spec, fast=self.fast, **kwargs)
         return backend
+
+    def _configure_torch(self) -> None:
+        """The plan's process-wide torch flags, once, before the first torch backend."""
+        with self._lock:
+            if self._torch_configured:
+                return
+            from easel.engines.fastpath import configure_torch, device_facts, plan_fast_path
+
+            facts = device_facts(self.device)
+            configure_torch(plan_fast_path(self.fast, dtype=self.dtype, device=facts))
+            self._torch_configured = True
 
     def _acquire(self, engine_id: str) -> None:
         """Mark `engine_id` in use and make sure its model is loaded, within the budget."""

@@ -57,7 +57,6 @@ from easel.engines.backends.diffusers import (
     _load_pipeline,
     _prepare,
     _Progress,
-    _set_deterministic,
     checkpoint_source,
     skipped_steps,
 )
@@ -163,7 +162,6 @@ class ControlEngine:
             if self._pipes:
                 return
             with engine_errors(self.spec.id, "loading its model"):
-                _set_deterministic(self.device)
                 dtype = torch_dtype(self.dtype)
                 base = _load_pipeline(
                     diffusers.AutoPipelineForText2Image,

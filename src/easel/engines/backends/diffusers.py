@@ -38,12 +38,18 @@ How Stability's parameters map (see also `presets.py` and `schedulers.py`):
   the batch it ran in (batched and single runs differ only by float
   rounding, at most 1/255 in pixel values here). Same request and seed give
   the same bytes within and across processes at a fixed torch thread count
-  (easel does not set the thread count; on CUDA it turns on cuDNN's
-  deterministic mode when an engine loads).
+  and the same settings (easel does not set the thread count; cuDNN's
+  deterministic mode is `[engine.fast] deterministic`, off by default).
 - `extras` and `clip_guidance_preset` are ignored by these engines.
 - The NSFW safety checker is not loaded (easel's safety layer decides);
   progress bars are off; the warning diffusers logs when it truncates a long
   prompt is kept but no longer quotes the prompt (logs carry no prompts).
+
+On CUDA the fast path applies when a model loads (`easel.engines.fastpath`:
+half-precision weights with a VAE dtype that does not overflow,
+channels_last, fused QKV projections, a compiled UNet warmed for the
+configured sizes, weights read straight onto the GPU); on CPU it is off
+unless switched on.
 
 Several compatible requests in one `generate` call run as one pipeline call
 with their embeddings concatenated (dynamic batching). Each call uses its own
@@ -72,6 +78,7 @@ from easel.engines.backends._common import (
     check_kinds,
     engine_errors,
     free_accelerator_memory,
+    logger,
     module_bytes,
     quiet_hf,
     torch_dtype,
@@ -84,8 +91,19 @@ from easel.engines.base import (
     GenerationRequest,
     GenerationResult,
     ProgressCallback,
+    WeightedPrompt,
 )
 from easel.engines.checkpoints import is_single_file
+from easel.engines.fastpath import (
+    FastPathSettings,
+    FastPlan,
+    apply_fast_path,
+    configure_torch,
+    device_facts,
+    load_kwargs,
+    loading_device,
+    plan_fast_path,
+)
 from easel.engines.presets import apply_style_preset
 from easel.engines.schedulers import scheduler_for
 from easel.errors import InvalidRequest
@@ -173,10 +191,16 @@ def checkpoint_source(
     return SingleFileSource(spec.id, path, spec.config, "config")
 
 
-def _load_pipeline(auto_cls: Any, source: str | SingleFileSource, device: str, dtype: Any) -> Any:
+def _load_pipeline(
+    auto_cls: Any,
+    source: str | SingleFileSource,
+    device: str,
+    dtype: Any,
+    plan: FastPlan | None = None,
+) -> Any:
     """Load `source` for `auto_cls`: a repo id or diffusers-layout directory with
-    `from_pretrained`, a single-file checkpoint (see `checkpoint_source`) with
-    `from_single_file`."""
+    `from_pretrained` (straight onto the device under the plan's fast loading),
+    a single-file checkpoint (see `checkpoint_source`) with `from_single_file`."""
     quiet_hf()
     if isinstance(source, SingleFileSource):
         directory = config_dir(source)
@@ -184,15 +208,11 @@ def _load_pipeline(auto_cls: Any, source: str | SingleFileSource, device: str, d
         return _prepare(load_single_file(auto_cls, source, directory, **kwargs), device)
     source = _local_source(source)
     kwargs = {**_pipeline_kwargs(source), **_dtype_kwargs(dtype)}
-    return _prepare(auto_cls.from_pretrained(source, **kwargs), device)
-
-
-def _set_deterministic(device: str) -> None:
-    if device.startswith("cuda"):
-        import torch
-
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
+    if plan is None:
+        return _prepare(auto_cls.from_pretrained(source, **kwargs), device)
+    with loading_device(plan, device):
+        pipe = auto_cls.from_pretrained(source, **kwargs, **load_kwargs(plan, device))
+    return _prepare(pipe, device)
 
 
 # --------------------------------------------------------------------------- conditioning
@@ -404,6 +424,8 @@ class DiffusersEngine:
         model: weights (repo id, directory or .safetensors file); defaults to `spec.model`.
         inpaint_model: separate inpainting weights for masking on a generate
             engine; defaults to `spec.inpaint_model`.
+        fast: the fast-path settings (``[engine.fast]``); default: every switch
+            "auto" (on on CUDA, off elsewhere).
     """
 
     def __init__(
@@ -414,15 +436,27 @@ class DiffusersEngine:
         dtype: str = "float32",
         model: str | None = None,
         inpaint_model: str | None = None,
+        fast: FastPathSettings | None = None,
     ):
         self.spec = spec
         self.device = device
         self.dtype = dtype
+        self.fast = fast if fast is not None else FastPathSettings()
         self._model = model if model is not None else spec.model
         self._inpaint_model = inpaint_model if inpaint_model is not None else spec.inpaint_model
         self._load_lock = threading.RLock()
         self._run_lock = threading.Lock()
         self._pipes: dict[str, Any] = {}
+        self._fast_plan: FastPlan | None = None
+
+    @property
+    def plan(self) -> FastPlan:
+        """The fast-path switches that apply on this engine's device (resolved once)."""
+        if self._fast_plan is None:
+            self._fast_plan = plan_fast_path(
+                self.fast, dtype=self.dtype, device=device_facts(self.device)
+            )
+        return self._fast_plan
 
     # -- sources (the sandbox overrides these to build tiny models first)
 
@@ -448,23 +482,57 @@ class DiffusersEngine:
             if self._pipes:
                 return
             with engine_errors(self.spec.id, "loading its model"):
-                _set_deterministic(self.device)
-                dtype = torch_dtype(self.dtype)
+                plan = self.plan
+                configure_torch(plan)
                 source = checkpoint_source(self.spec, self.model_source())
                 if self.spec.kind in ("inpaint", "edit"):
-                    base = _load_pipeline(
-                        diffusers.AutoPipelineForInpainting, source, self.device, dtype
-                    )
+                    base = self._load(diffusers.AutoPipelineForInpainting, source)
                     self._pipes = {"masking": base}
                 else:
-                    base = _load_pipeline(
-                        diffusers.AutoPipelineForText2Image, source, self.device, dtype
-                    )
+                    base = self._load(diffusers.AutoPipelineForText2Image, source)
                     img2img = diffusers.AutoPipelineForImage2Image.from_pipe(base)
                     self._pipes = {
                         "text-to-image": base,
                         "image-to-image": _prepare(img2img, self.device),
                     }
+                    try:
+                        self._warm_up(base, plan)
+                    except BaseException:
+                        self._pipes = {}  # a later call loads (and warms) again
+                        raise
+
+    def _load(self, auto_cls: Any, source: str | SingleFileSource) -> Any:
+        """One pipeline from `source`, with the fast path applied to its modules."""
+        plan = self.plan
+        pipe = _load_pipeline(auto_cls, source, self.device, torch_dtype(self.dtype), plan)
+        apply_fast_path(pipe, plan, self.dtype)
+        return pipe
+
+    def _warm_up(self, pipe: Any, plan: FastPlan) -> None:
+        """Compile the UNet for the plan's (batch, size) buckets now, not on a user's request.
+
+        Three steps per bucket: CUDA graphs (reduce-overhead) run a bucket once
+        before recording it on the second call and replaying from the third.
+        """
+        if "unet" not in pipe.components:
+            return  # SD3: a transformer, which the fast path does not compile
+        factor = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+        side = int(pipe.unet.config.sample_size) * factor
+        buckets = plan.warm_buckets((side, side))
+        if buckets:
+            logger.info("engine %s: compiling the UNet for %s", self.spec.id, buckets)
+        for batch, width, height in buckets:
+            request = GenerationRequest(
+                kind="text-to-image",
+                prompts=[WeightedPrompt("warm-up")],
+                width=width,
+                height=height,
+                seeds=list(range(batch)),
+                steps=3,
+            )
+            group_plan = self._plan([request], [0])
+            with self._run_lock:
+                self._run(group_plan, [request], _Progress(None, None, self.spec.id, 0))
 
     def unload(self) -> None:
         with self._load_lock:
@@ -484,11 +552,9 @@ class DiffusersEngine:
                 with engine_errors(self.spec.id, "loading its inpainting model"):
                     source = self.inpaint_source()
                     if source:
-                        pipe = _load_pipeline(
+                        pipe = self._load(
                             diffusers.AutoPipelineForInpainting,
                             checkpoint_source(self.spec, source, inpaint=True),
-                            self.device,
-                            torch_dtype(self.dtype),
                         )
                     else:
                         base = self._pipes["text-to-image"]
@@ -651,7 +717,6 @@ class LatentUpscaleEngine:
         with self._load_lock:
             if self._pipe is None:
                 with engine_errors(self.spec.id, "loading its model"):
-                    _set_deterministic(self.device)
                     self._pipe = _load_pipeline(
                         diffusers.StableDiffusionUpscalePipeline,
                         checkpoint_source(self.spec, self.model_source()),

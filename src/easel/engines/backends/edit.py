@@ -51,6 +51,7 @@ from easel.engines.base import (
     GenerationResult,
     ProgressCallback,
 )
+from easel.engines.fastpath import FastPathSettings
 from easel.engines.masks import binarize, grow_mask, is_empty
 from easel.errors import EngineError
 
@@ -118,8 +119,9 @@ class EditEngine(DiffusersEngine):
         dtype: str = "float32",
         model: str | None = None,
         mask_model: str | None = None,
+        fast: FastPathSettings | None = None,
     ):
-        super().__init__(spec, device=device, dtype=dtype, model=model)
+        super().__init__(spec, device=device, dtype=dtype, model=model, fast=fast)
         self._mask_model = mask_model if mask_model is not None else spec.mask_model
         self._masker: TextMasker | None = None
         self._masker_lock = threading.Lock()

@@ -46,6 +46,7 @@ real deployments without separate inpainting weights do) rather than the SD
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from easel.engines.backends.control import ControlEngine
 from easel.engines.backends.depth_mesh import DepthMeshEngine
@@ -58,6 +59,7 @@ from easel.engines.backends.segment import SegmentEngine
 from easel.engines.backends.video import VideoDiffusionEngine
 from easel.engines.base import EngineSpec
 from easel.engines.dimensions import MAX_PIXELS, scale_within
+from easel.engines.fastpath import FastPathSettings
 
 __all__ = [
     "SandboxControlEngine",
@@ -110,9 +112,15 @@ class _TinyModels:
     spec: EngineSpec
 
     def __init__(
-        self, spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+        self,
+        spec: EngineSpec,
+        *,
+        models_dir: Path,
+        device: str = "cpu",
+        dtype: str = "float32",
+        **options: Any,
     ):
-        super().__init__(spec, device=device, dtype=dtype)  # type: ignore[call-arg]
+        super().__init__(spec, device=device, dtype=dtype, **options)  # type: ignore[call-arg]
         self.root = Path(models_dir)
 
     def model_source(self) -> str:
@@ -201,7 +209,12 @@ def sandbox_relight_engine(
 
 
 def create_sandbox_engine(
-    spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+    spec: EngineSpec,
+    *,
+    models_dir: Path,
+    device: str = "cpu",
+    dtype: str = "float32",
+    fast: FastPathSettings | None = None,
 ) -> (
     SandboxEngine
     | SandboxDiffusionUpscaleEngine
@@ -214,7 +227,11 @@ def create_sandbox_engine(
     | SandboxControlEngine
     | RelightEngine
 ):
-    """The sandbox engine for `spec`, building its tiny model under `models_dir` on first use."""
+    """The sandbox engine for `spec`, building its tiny model under `models_dir` on first use.
+
+    `fast` reaches the engines that run on `DiffusersEngine` (generate, inpaint,
+    edit, diffusion upscale).
+    """
     if spec.kind == "video":
         return SandboxVideoEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.kind == "3d":
@@ -222,7 +239,7 @@ def create_sandbox_engine(
     if spec.kind == "control":
         return SandboxControlEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.kind == "edit":
-        return SandboxEditEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
+        return SandboxEditEngine(spec, models_dir=models_dir, device=device, dtype=dtype, fast=fast)
     if spec.kind == "relight":
         return sandbox_relight_engine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.family == "u2net":
@@ -233,6 +250,6 @@ def create_sandbox_engine(
         return SandboxEsrganEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.kind == "upscale":
         return SandboxDiffusionUpscaleEngine(
-            spec, models_dir=models_dir, device=device, dtype=dtype
+            spec, models_dir=models_dir, device=device, dtype=dtype, fast=fast
         )
-    return SandboxEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
+    return SandboxEngine(spec, models_dir=models_dir, device=device, dtype=dtype, fast=fast)

@@ -33,12 +33,7 @@ from easel.engines.backends._common import (
     module_bytes,
     torch_dtype,
 )
-from easel.engines.backends.diffusers import (
-    _load_pipeline,
-    _Progress,
-    _set_deterministic,
-    checkpoint_source,
-)
+from easel.engines.backends.diffusers import _load_pipeline, _Progress, checkpoint_source
 from easel.engines.base import (
     EngineSpec,
     GeneratedVideo,
@@ -94,7 +89,6 @@ class VideoDiffusionEngine:
         with self._load_lock:
             if self._pipe is None:
                 with engine_errors(self.spec.id, "loading its model"):
-                    _set_deterministic(self.device)
                     self._pipe = _load_pipeline(
                         diffusers.StableVideoDiffusionPipeline,
                         checkpoint_source(self.spec, self.model_source()),
