@@ -177,7 +177,8 @@ class FastPlan:
     deterministic: bool
     cudnn_benchmark: bool
     compile_cache_dir: Path | None = None
-    compile_backend: str = "inductor"  # tests swap in "eager" (Inductor takes minutes on CPU)
+    # torch.compile backend; tests swap in a counting one (Inductor takes minutes on CPU)
+    compile_backend: Any = "inductor"
 
     def vae_dtype_for(self, weights: str, *, force_upcast: bool) -> str:
         """The dtype the VAE runs in, for weights in `weights`."""
