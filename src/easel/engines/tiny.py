@@ -135,7 +135,17 @@ def ensure_tiny_model(arch: str, root: Path) -> Path:
         raise ValueError(
             f"unknown tiny architecture {arch!r}; expected one of {TINY_ARCHITECTURES}"
         )
-    target = Path(root) / arch
+    target = ensure_built(Path(root) / arch, _BUILDERS[arch])
+    if arch.startswith("esrgan") or arch == "u2net":
+        return target / "model.pth"
+    return target
+
+
+def ensure_built(target: Path, build: Callable[[Path], None]) -> Path:
+    """Run `build(directory)` once for `target`, atomically (as tiny models are built).
+
+    Other model builders (bench/gpu.py's real-size architectures) use it too.
+    """
     if not _complete(target):
         import torch
 
@@ -145,9 +155,7 @@ def ensure_tiny_model(arch: str, root: Path) -> Path:
         # state is left as it was.
         with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
             if not _complete(target):
-                _build_atomically(target, _BUILDERS[arch])
-    if arch.startswith("esrgan") or arch == "u2net":
-        return target / "model.pth"
+                _build_atomically(target, build)
     return target
 
 
@@ -287,6 +295,26 @@ def _t5_tokenizer() -> Any:
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=512)
 
 
+def clip_tokenizer(work_dir: Path) -> Any:
+    """The tiny CLIP tokenizer (its vocab files written into `work_dir`), for other builders.
+
+    Save the pipeline with `save_pipeline(pipe, directory, work_dir)`.
+    """
+    return _tokenizer(work_dir)
+
+
+def clip_special_tokens() -> dict[str, Any]:
+    """bos/eos/pad ids of `clip_tokenizer`, for a CLIPTextConfig of any size."""
+    vocab, _ = _vocab_and_merges()
+    start, end = vocab["<|startoftext|>"], vocab["<|endoftext|>"]
+    return {"bos_token_id": start, "eos_token_id": end, "pad_token_id": end}
+
+
+def save_pipeline(pipe: Any, directory: Path, tokenizer_dir: Path) -> None:
+    """Save `pipe` made with `clip_tokenizer(tokenizer_dir)` in the diffusers layout."""
+    _save(pipe, directory, tokenizer_dir)
+
+
 # --------------------------------------------------------------------------- components
 
 
@@ -299,7 +327,6 @@ def _seed(seed: int) -> None:
 def _text_encoder(vocab_size: int, *, seed: int, with_projection: bool = False) -> Any:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    vocab, _ = _vocab_and_merges()
     config = CLIPTextConfig(
         vocab_size=vocab_size,
         hidden_size=_TEXT_HIDDEN,
@@ -310,9 +337,7 @@ def _text_encoder(vocab_size: int, *, seed: int, with_projection: bool = False) 
         projection_dim=_TEXT_HIDDEN,
         hidden_act="gelu",
         layer_norm_eps=1e-5,
-        bos_token_id=vocab["<|startoftext|>"],
-        eos_token_id=vocab["<|endoftext|>"],
-        pad_token_id=vocab["<|endoftext|>"],
+        **clip_special_tokens(),
     )
     _seed(seed)
     cls = CLIPTextModelWithProjection if with_projection else CLIPTextModel
