@@ -19,7 +19,14 @@ from torch._dynamo.testing import CompileCounter
 from easel.engines.backends.sandbox import SandboxEngine
 from easel.engines.base import EngineSpec
 from easel.engines.catalog import default_engines
-from easel.engines.fastpath import FastPathSettings, FastPlan, configure_torch
+from easel.engines.fastpath import (
+    DeviceFacts,
+    FastPathSettings,
+    FastPlan,
+    apply_fast_path,
+    configure_torch,
+    plan_fast_path,
+)
 from easel.engines.registry import EngineRegistry
 from tests.integration.engines.conftest import (
     SD_ENGINE,
@@ -92,6 +99,32 @@ def test_cpu_switches_apply_and_stay_reproducible(engine_id: str, tiny_models: P
         a, b = (fast.generate([req])[0].images[0].image for _ in range(2))
         assert png(a) == png(b), kind
         assert max_diff(a, plain.generate([req])[0].images[0].image) <= ROUNDING, kind
+
+
+@pytest.mark.parametrize("force_upcast", [True, False])
+def test_auto_vae_dtype_follows_force_upcast(tiny_models: Path, force_upcast: bool) -> None:
+    """SDXL's VAE asks for upcasting (it overflows in float16): it alone gets the VAE dtype,
+    and diffusers' per-call float32 round trip (force_upcast) is switched off for it."""
+    import diffusers
+
+    pipe = diffusers.AutoPipelineForText2Image.from_pretrained(str(tiny_models / "sdxl"))
+    pipe.set_progress_bar_config(disable=True)
+    pipe.vae.register_to_config(force_upcast=force_upcast)
+    # The plan float16 weights get on a GPU with bfloat16; applied here to float32 weights.
+    plan = plan_fast_path(
+        FastPathSettings(), dtype="float16", device=DeviceFacts(kind="cuda", bf16=True)
+    )
+    plan = dataclasses.replace(plan, channels_last=False, fuse_qkv=False, compile_mode=None)
+    apply_fast_path(pipe, plan, "float32")
+    expected = torch.bfloat16 if force_upcast else torch.float32
+    assert pipe.vae.dtype == expected
+    assert pipe.vae.config.force_upcast is False  # switched off where the VAE dtype applied
+    img2img = diffusers.AutoPipelineForImage2Image.from_pipe(pipe)
+    generator = torch.Generator().manual_seed(1)
+    out = img2img(
+        "a cat", image=noise_image(64), strength=0.5, num_inference_steps=2, generator=generator
+    ).images[0]
+    assert out.size == (64, 64) and pipe.vae.dtype == expected  # not converted back and forth
 
 
 def test_bfloat16_weights_generate_reproducibly(tiny_models: Path) -> None:
