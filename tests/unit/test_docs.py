@@ -28,13 +28,7 @@ def _names(prefix: str, model: type[BaseModel]) -> list[str]:
 
 
 def setting_names() -> list[str]:
-    names = []
-    for area, field in Settings.model_fields.items():
-        if _is_model(field.annotation):
-            names += _names(f"EASEL_{area.upper()}__", field.annotation)  # type: ignore[arg-type]
-        else:
-            names.append(f"EASEL_{area.upper()}")
-    return names
+    return _names("EASEL_", Settings)
 
 
 def test_every_setting_is_in_the_readme_table() -> None:
