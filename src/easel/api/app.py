@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
 from easel.accounts.models import Principal
@@ -135,12 +134,18 @@ class EaselApp(Starlette):
     (`easel.api.routes`), which find the services in the request scope."""
 
     def __init__(self, services: Services, *, lifespan: Any) -> None:
-        super().__init__(routes=[Mount("", app=routes_app())], lifespan=lifespan)
+        super().__init__(lifespan=lifespan)
+        self._routes = routes_app()
         self.state.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await super().__call__(scope, receive, send)
+            return
+        # Straight to the routes (a Mount's path pattern would miss paths holding a
+        # newline and answer Starlette's plain-text 404).
         scope[SERVICES_SCOPE_KEY] = self.state.services
-        await super().__call__(scope, receive, send)
+        await self._routes(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document (`/openapi.json`)."""

@@ -106,3 +106,12 @@ async def test_health_ready_and_metrics(client: httpx.AsyncClient, account: Test
     )
     assert 'route="/v1/user/balance",status="401"' in text
     assert "easel_http_request_duration_seconds_bucket" in text
+
+
+async def test_a_path_holding_a_newline_still_gets_a_stability_error(
+    client: httpx.AsyncClient,
+) -> None:
+    # found by schemathesis: a Mount's pattern missed it and Starlette answered text/plain
+    response = await client.get("/v2beta/image-to-video/result/%0Aj%C2%BA")
+    assert response.headers["content-type"] == "application/json"
+    assert set(response.json()) == {"id", "name", "errors"}
