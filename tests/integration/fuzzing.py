@@ -96,7 +96,7 @@ def run(server: RunningServer, profile: Profile, report_dir: Path) -> Outcome:
         *(sys.executable, "-m", "schemathesis.cli", *config, "--no-color", "run"),
         f"{server.url}/openapi.json",
         *("--seed", str(SEED), "--max-examples", str(profile.examples), "--workers", "1"),
-        *("--checks", profile.checks, "--request-timeout", "60"),
+        *("--checks", profile.checks, "--request-timeout", "120"),
         # no example database: a stored failure would change what the next run sends
         *("--generation-database", "none"),
         *("-H", f"Authorization: Bearer {server.api_key}", "-H", f"Organization: {organization}"),
