@@ -10,6 +10,7 @@ the engine runs must come out of the single file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -237,6 +238,46 @@ def test_a_config_directory_without_model_index_is_refused(
 def test_a_missing_checkpoint_is_a_clear_400(tmp_path: Path, config_dir: Path) -> None:
     engine = _engine(tmp_path, model=str(tmp_path / "gone.safetensors"), config=str(config_dir))
     with pytest.raises(InvalidRequest, match=r"gone\.safetensors is not a file"):
+        engine.generate([make_request()])
+
+
+@pytest.mark.parametrize("with_config", [True, False])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: data[: len(data) // 2], id="truncated"),
+        pytest.param(lambda data: b"\xff" * 16 + data[16:], id="corrupt-header"),
+        pytest.param(lambda data: b"PK\x03\x04 a zip renamed", id="another-format"),
+        pytest.param(lambda data: b"", id="empty"),
+    ],
+)
+def test_a_damaged_checkpoint_is_a_clear_400(
+    tmp_path: Path,
+    single_file: Path,
+    config_dir: Path,
+    hub_cache: Path,
+    damage: Callable[[bytes], bytes],
+    with_config: bool,
+) -> None:
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(damage(single_file.read_bytes()))
+    config = {"config": str(config_dir)} if with_config else {}
+    engine = _engine(tmp_path, model=str(damaged), **config)
+    with pytest.raises(InvalidRequest) as caught:
+        engine.generate([make_request()])
+    assert caught.value.status == 400
+    assert "cannot load the single-file checkpoint damaged.safetensors" in caught.value.message
+    assert "not a readable .safetensors file" in caught.value.message
+    assert not engine.loaded  # type: ignore[attr-defined]
+
+
+def test_a_checkpoint_without_tensors_is_refused(tmp_path: Path, config_dir: Path) -> None:
+    from safetensors.torch import save_file
+
+    empty = tmp_path / "empty.safetensors"
+    save_file({}, str(empty))
+    engine = _engine(tmp_path, model=str(empty), config=str(config_dir))
+    with pytest.raises(InvalidRequest, match="holds no tensors"):
         engine.generate([make_request()])
 
 

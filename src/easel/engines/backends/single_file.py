@@ -96,10 +96,25 @@ def _fetch_hint(repo: str) -> str:
     return f"fetch its configuration once (a few MB): hf download {repo} {_FETCH}"
 
 
+def _check_header(source: SingleFileSource) -> None:
+    """Refuse a file that is not a readable safetensors checkpoint (truncated, corrupt, or
+    another format renamed) before diffusers fails on it deep inside a conversion."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(source.path, framework="pt") as handle:
+            empty = not list(handle.keys())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise source.fail(f"it is not a readable .safetensors file ({exc}).") from exc
+    if empty:
+        raise source.fail("it holds no tensors.")
+
+
 def config_dir(source: SingleFileSource) -> Path:
     """The local diffusers-layout configuration of `source`'s pipeline (checks the file too)."""
     if not Path(source.path).is_file():
         raise source.fail(f"{source.path} is not a file.")
+    _check_header(source)
     if source.config is not None:
         if Path(source.config).is_dir():
             directory = Path(source.config)
