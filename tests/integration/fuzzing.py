@@ -50,7 +50,7 @@ class Profile:
 
 # 0.5 credits: a v1 image at 512x512 and 30 steps (0.9) is refused with 402; a cheap one
 # (fewer steps, an ESRGAN upscale) still runs, so 200s are checked too.
-QUICK = Profile("quick", examples=20, checks=CONFORMANCE, time_limit=300, credits=0.5)
+QUICK = Profile("quick", examples=30, checks=CONFORMANCE, time_limit=300, credits=0.5)
 LONG = Profile(
     "long",
     examples=300,

@@ -54,6 +54,12 @@ def engine_price(spec: EngineSpec) -> EnginePrice:
     )
 
 
+# The most credits a balance holds: 2**53 thousandths, the largest count every
+# store (a 64-bit integer column) and every JSON client (a double) keeps exactly.
+MAX_BALANCE_MILLI = 2**53
+MAX_CREDITS = MAX_BALANCE_MILLI // 1000
+
+
 def to_milli(credits: float) -> int:
     """Credits → thousandths, rounding up so a price is never under-charged."""
     return math.ceil(round(credits * 1000, 6))

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from easel.billing.prices import from_milli
+from easel.billing.prices import MAX_BALANCE_MILLI, MAX_CREDITS, from_milli
 from easel.db.engine import Database
 from easel.db.ids import new_id
 from easel.db.models import CreditLedgerEntry, CreditReservation, Organization
@@ -68,6 +68,10 @@ class BillingService:
             org = _org(session, org_id)
             if milli < 0 and org.balance_milli - org.held_milli + milli < 0:
                 raise InvalidRequest("credits: would make the balance negative")
+            if org.balance_milli + milli > MAX_BALANCE_MILLI:
+                raise InvalidRequest(
+                    f"credits: a balance holds at most {MAX_CREDITS:,} credits", param="credits"
+                )
             balance = self._move(session, org_id, milli, "grant", request_id, note)
             return from_milli(balance)
 

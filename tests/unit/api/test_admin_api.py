@@ -123,6 +123,20 @@ async def test_removing_more_credits_than_available_is_refused(
     assert "negative" in response.json()["message"]
 
 
+@pytest.mark.parametrize("credits", [2.7352012028265084e16, 1e300, -1e300])
+async def test_a_grant_past_what_a_balance_holds_is_a_400_not_an_overflow(
+    client: httpx.AsyncClient, admin: TestAccount, account: TestAccount, credits: float
+) -> None:
+    # found by schemathesis: 2.7e16 credits overflowed the 64-bit balance column (a 500)
+    response = await client.post(
+        f"/admin/organizations/{account.org_id}/credits",
+        headers=admin.headers,
+        json={"credits": credits},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith("credits:")
+
+
 async def test_create_user(client: httpx.AsyncClient, admin: TestAccount) -> None:
     response = await client.post(
         "/admin/users", headers=admin.headers, json={"email": "New@Example.com"}

@@ -30,6 +30,17 @@ def test_grant_changes_balance_with_a_ledger_row(billing: BillingService, org: s
     )
 
 
+def test_a_balance_holds_at_most_max_credits(billing: BillingService, org: str) -> None:
+    from easel.billing.prices import MAX_BALANCE_MILLI
+
+    billing.grant(org, MAX_BALANCE_MILLI - 1_000)
+    assert billing.grant(org, 1_000) == MAX_BALANCE_MILLI / 1000  # exactly to the cap
+    with pytest.raises(InvalidRequest, match="a balance holds at most"):
+        billing.grant(org, 1)
+    assert billing.available_credits(org) == MAX_BALANCE_MILLI / 1000
+    assert [e.kind for e in billing.ledger(org)] == ["grant", "grant"]
+
+
 def test_reserve_commit_charges_once(billing: BillingService, org: str) -> None:
     billing.grant(org, 10_000)
     reservation = billing.reserve(org, 2_500, request_id="req-1")

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from easel.accounts.models import ROLES, Role
+from easel.billing.prices import MAX_CREDITS
 
 
 class _Body(BaseModel):
@@ -56,7 +57,10 @@ class User(BaseModel):
 
 class GrantCreditsRequestBody(_Body):
     credits: float = Field(
-        description="Credits to add; a negative amount removes them.", examples=[100]
+        description="Credits to add; a negative amount removes them.",
+        examples=[100],
+        ge=-MAX_CREDITS,
+        le=MAX_CREDITS,
     )
     note: str = Field(default="", max_length=500, description="Why; kept in the ledger.")
 
