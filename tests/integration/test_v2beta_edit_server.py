@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import io
 import time
-from collections.abc import Iterator
 
 import httpx
 import numpy as np
@@ -20,7 +19,7 @@ import pytest
 from PIL import Image
 
 from tests.images import mask_png, noise_png
-from tests.integration.conftest import RunningServer, start_server, stop_server
+from tests.integration.conftest import RunningServer
 from tests.integration.test_v2beta_server import credits, decoded
 
 IMAGE = noise_png(96, 80, seed=4)
@@ -28,10 +27,10 @@ MASK_BOX = (30, 20, 60, 50)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("v2beta-edit") / "data")
-    yield running
-    stop_server(running)
+def server(running_server: RunningServer) -> RunningServer:
+    """The session's `easel serve`: a server start and its worker's model loads are
+    the costliest part of a test here, and these tests need no server of their own."""
+    return running_server
 
 
 def edit(

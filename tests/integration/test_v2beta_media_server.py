@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import time
-from collections.abc import Iterator
 
 import av
 import httpx
@@ -19,15 +18,15 @@ from PIL import Image
 
 from easel.engines.tiny_media import SVD_FRAMES
 from tests.images import png_bytes
-from tests.integration.conftest import RunningServer, start_server, stop_server
+from tests.integration.conftest import RunningServer
 from tests.integration.test_v2beta_server import credits
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("v2beta-media") / "data")
-    yield running
-    stop_server(running)
+def server(running_server: RunningServer) -> RunningServer:
+    """The session's `easel serve`: a server start and its worker's model loads are
+    the costliest part of a test here, and these tests need no server of their own."""
+    return running_server
 
 
 def post(server: RunningServer, path: str, data: dict[str, str], image: bytes) -> httpx.Response:

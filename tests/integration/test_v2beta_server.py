@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,14 +17,14 @@ import pytest
 from PIL import Image
 
 from tests.images import noise_png
-from tests.integration.conftest import RunningServer, start_server, stop_server
+from tests.integration.conftest import RunningServer
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("v2beta") / "data")
-    yield running
-    stop_server(running)
+def server(running_server: RunningServer) -> RunningServer:
+    """The session's `easel serve`: a server start and its worker's model loads are
+    the costliest part of a test here, and these tests need no server of their own."""
+    return running_server
 
 
 def call(
