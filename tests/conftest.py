@@ -43,6 +43,22 @@ def _share_the_cores_between_test_processes() -> None:
 
 _share_the_cores_between_test_processes()
 
+# Modules that each run for a minute or more (measured in `make test`'s --durations).
+# They are collected first: pytest-xdist's loadscope hands modules out in collection
+# order, and one of these started last kept a worker busy for 100 s after the other
+# had finished everything else.
+LONG_MODULES = (
+    "tests/integration/test_schemathesis.py",
+    "tests/integration/test_v2beta_server.py",
+    "tests/integration/scaleout/test_cluster.py",
+    "tests/integration/test_official_samples.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_MODULES))  # a stable sort
+
+
 # What migrating an empty PostgreSQL schema runs: (statement, parameters), schema-less.
 RecordedSQL = list[tuple[str, Any]]
 
