@@ -268,6 +268,11 @@ def main() -> None:
     quiet = h.wait_for_quiet(args.quiet_wait)
     facts = h.machine_facts(quiet)
     facts["runs per endpoint"] = f"1 first call + {args.runs}"
+    facts["sandbox models"] = (
+        "built before this run"
+        if any(args.models_dir.glob("*"))
+        else "built during this run (in the first call of each architecture)"
+    )
     with tempfile.TemporaryDirectory(prefix="easel-bench-endpoints-") as tmp:
         work = Path(tmp)
         env = h.easel_env(args.models_dir)
