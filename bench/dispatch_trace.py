@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import time
 import uuid
 from datetime import UTC
 from pathlib import Path
 
 import httpx
-from harness import BENCH_DIR, free_port, load_average, percentile, serve_easel, stop, table
-from scaling import ENGINE, POSTGRES_URL, STEP_SECONDS, STEPS, start_workers
+from harness import BENCH_DIR, load_average, percentile, serve_easel, stop, table
+from scaling import ENGINE, STEP_SECONDS, STEPS, celery_stack, start_workers
 
 
 def request(client: httpx.Client, url: str, key: str, seed: int) -> tuple[float, float, str]:
@@ -50,8 +49,6 @@ def request(client: httpx.Client, url: str, key: str, seed: int) -> tuple[float,
 def main() -> None:
     from sqlalchemy import create_engine, text
 
-    from easel.db import migrate
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "dispatch_trace.md")
@@ -59,33 +56,8 @@ def main() -> None:
 
     root = Path(f"/tmp/easel-dispatch-{uuid.uuid4().hex[:6]}")
     root.mkdir(parents=True)
-    redis_port = free_port()
-    redis_server = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--save", ""],
-        stdout=subprocess.DEVNULL,
-    )
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db_url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    migrate.upgrade(db_url)
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    env = {
-        "EASEL_DATABASE__URL": db_url,
-        "EASEL_JOBS__EXECUTOR": "celery",
-        "EASEL_JOBS__BATCHING": "false",
-        "EASEL_CELERY__BROKER_URL": redis_url,
-        "EASEL_CELERY__REDIS_URL": redis_url,
-        "EASEL_STORAGE__LOCAL_DIR": str(root / "artifacts"),
-        "EASEL_RATE_LIMIT__ENABLED": "false",
-        "EASEL_SERVER__BOOTSTRAP_CREDITS": "1000000",
-        "EASEL_SERVER__LOG_LEVEL": "warning",
-        "OMP_NUM_THREADS": "1",
-    }
     load = load_average()
-    samples: list[tuple[float, float, str]] = []
-    try:
+    with celery_stack(root) as (env, db_url):
         with serve_easel(root / "api", env, root) as api:
             key = api.api_key()
             workers = start_workers(1, env, root)
@@ -102,12 +74,6 @@ def main() -> None:
                 text("SELECT id, created_at, started_at, finished_at FROM jobs")
             ).all()
         engine.dispose()
-    finally:
-        redis_server.terminate()
-        redis_server.wait()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
     stamps = {row.id: row for row in rows}
     engine_s = STEPS * STEP_SECONDS

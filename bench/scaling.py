@@ -28,8 +28,9 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -173,13 +174,15 @@ def probe_p99(url: str, key: str) -> float:
     return percentile(times, 99) * 1000
 
 
-def main() -> None:
+@contextmanager
+def celery_stack(root: Path) -> Iterator[tuple[dict[str, str], str]]:
+    """A private redis-server and a fresh PostgreSQL schema for one run: yields the
+    environment of its `easel serve` and `easel worker`s, and the database URL.
+    Both are removed afterwards, whatever happens."""
     from sqlalchemy import create_engine, text
 
     from easel.db import migrate
 
-    root = Path(os.environ.get("SCALING_DIR", f"/tmp/easel-scaling-{uuid.uuid4().hex[:6]}"))
-    root.mkdir(parents=True, exist_ok=True)
     redis_port = free_port()
     redis_server = subprocess.Popen(
         ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--save", ""],
@@ -187,68 +190,76 @@ def main() -> None:
     )
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db_url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    migrate.upgrade(db_url)
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    env = {
-        "EASEL_DATABASE__URL": db_url,
-        "EASEL_JOBS__EXECUTOR": "celery",
-        "EASEL_JOBS__BATCHING": "false",
-        "EASEL_CELERY__BROKER_URL": redis_url,
-        "EASEL_CELERY__REDIS_URL": redis_url,
-        "EASEL_STORAGE__LOCAL_DIR": str(root / "artifacts"),
-        "EASEL_RATE_LIMIT__ENABLED": "false",
-        "EASEL_SERVER__BOOTSTRAP_CREDITS": "1000000",
-        "EASEL_SERVER__LOG_LEVEL": "warning",
-        "OMP_NUM_THREADS": "1",
-    }
-    rows: list[list[str]] = []
-    results: dict[str, float] = {}
-    load = load_average()
     try:
-        with serve_easel(root / "api", env, root) as api:
-            key = api.api_key()
-            idle_p99 = probe_p99(api.url, key)
-            # dispatch overhead: one client, one idle worker
-            workers = start_workers(1, env, root)
-            with httpx.Client() as client:
-                generate(client, api.url, key, 1)  # warm
-                overheads = [
-                    (generate(client, api.url, key, seed) - STEPS * STEP_SECONDS) * 1000
-                    for seed in range(2, 42)
-                ]
-            results["overhead_p50"] = percentile(overheads, 50)
-            results["overhead_p90"] = percentile(overheads, 90)
-            for count in (1, 2, 4):
-                while len(workers) < count:
-                    workers += start_workers(1, env, root)
-                results[f"tput_{count}"] = throughput(api.url, key)
-                rows.append(
-                    [
-                        str(count),
-                        f"{results[f'tput_{count}']:.2f}",
-                        f"{results[f'tput_{count}'] / results['tput_1']:.2f}×",
-                        f"{count / (STEPS * STEP_SECONDS):.1f}",
-                    ]
-                )
-            loaded: dict[str, float] = {}
-            load_thread = threading.Thread(
-                target=lambda: loaded.setdefault("tput", throughput(api.url, key))
-            )
-            load_thread.start()
-            time.sleep(1.0)  # let the queue fill before probing
-            busy_p99 = probe_p99(api.url, key)
-            load_thread.join()
-            for worker in workers:
-                stop(worker)  # type: ignore[arg-type]
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        db_url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+        migrate.upgrade(db_url)
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        yield (
+            {
+                "EASEL_DATABASE__URL": db_url,
+                "EASEL_JOBS__EXECUTOR": "celery",
+                "EASEL_JOBS__BATCHING": "false",
+                "EASEL_CELERY__BROKER_URL": redis_url,
+                "EASEL_CELERY__REDIS_URL": redis_url,
+                "EASEL_STORAGE__LOCAL_DIR": str(root / "artifacts"),
+                "EASEL_RATE_LIMIT__ENABLED": "false",
+                "EASEL_SERVER__BOOTSTRAP_CREDITS": "1000000",
+                "EASEL_SERVER__LOG_LEVEL": "warning",
+                "OMP_NUM_THREADS": "1",
+            },
+            db_url,
+        )
     finally:
         redis_server.terminate()
         redis_server.wait()
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+def main() -> None:
+    root = Path(os.environ.get("SCALING_DIR", f"/tmp/easel-scaling-{uuid.uuid4().hex[:6]}"))
+    root.mkdir(parents=True, exist_ok=True)
+    rows: list[list[str]] = []
+    results: dict[str, float] = {}
+    load = load_average()
+    with celery_stack(root) as (env, _), serve_easel(root / "api", env, root) as api:
+        key = api.api_key()
+        idle_p99 = probe_p99(api.url, key)
+        # dispatch overhead: one client, one idle worker
+        workers = start_workers(1, env, root)
+        with httpx.Client() as client:
+            generate(client, api.url, key, 1)  # warm
+            overheads = [
+                (generate(client, api.url, key, seed) - STEPS * STEP_SECONDS) * 1000
+                for seed in range(2, 42)
+            ]
+        results["overhead_p50"] = percentile(overheads, 50)
+        results["overhead_p90"] = percentile(overheads, 90)
+        for count in (1, 2, 4):
+            while len(workers) < count:
+                workers += start_workers(1, env, root)
+            results[f"tput_{count}"] = throughput(api.url, key)
+            rows.append(
+                [
+                    str(count),
+                    f"{results[f'tput_{count}']:.2f}",
+                    f"{results[f'tput_{count}'] / results['tput_1']:.2f}×",
+                    f"{count / (STEPS * STEP_SECONDS):.1f}",
+                ]
+            )
+        loaded: dict[str, float] = {}
+        load_thread = threading.Thread(
+            target=lambda: loaded.setdefault("tput", throughput(api.url, key))
+        )
+        load_thread.start()
+        time.sleep(1.0)  # let the queue fill before probing
+        busy_p99 = probe_p99(api.url, key)
+        load_thread.join()
+        for worker in workers:
+            stop(worker)  # type: ignore[arg-type]
     job_ms = STEPS * STEP_SECONDS * 1000
     p50, p90 = results["overhead_p50"], results["overhead_p90"]
     report = f"""# Scaling with `easel worker` (celery executor)
