@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from easel.engines.backends._common import NoModel
 from easel.engines.base import (
     EngineSpec,
     GeneratedImage,
@@ -24,22 +25,6 @@ from easel.engines.heightfield import heightfield_glb
 from easel.errors import Cancelled, EngineError
 
 FAKE_FRAMES, FAKE_FPS = 3, 7
-
-
-class NoModel:
-    """What the registry (and a relight engine) asks of a model beyond its work: nothing
-    to load, nothing held."""
-
-    loaded = True
-
-    def load(self) -> None:
-        pass
-
-    def unload(self) -> None:
-        pass
-
-    def memory_bytes(self) -> int:
-        return 0
 
 
 class FakeEngine(NoModel):

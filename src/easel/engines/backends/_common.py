@@ -138,3 +138,19 @@ def extra_fraction(request: GenerationRequest, key: str, default: float) -> floa
 def check_cancel(engine_id: str, cancel: object) -> None:
     if cancel is not None and cancel.is_set():  # type: ignore[attr-defined]
         raise Cancelled(f"The generation on engine {engine_id} was cancelled.")
+
+
+class NoModel:
+    """The model lifecycle of an engine without weights (a resize, a test fake):
+    always loaded, nothing to load or free, no memory held."""
+
+    loaded = True
+
+    def load(self) -> None:
+        pass
+
+    def unload(self) -> None:
+        pass
+
+    def memory_bytes(self) -> int:
+        return 0

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from PIL import Image
 
+from easel.engines.backends._common import NoModel
 from easel.engines.base import (
     EngineSpec,
     GeneratedImage,
@@ -55,22 +56,11 @@ def upscale_requests(
     return results
 
 
-class LanczosEngine:
+class LanczosEngine(NoModel):
     """Resize with Pillow's Lanczos filter to exactly `width` x `height`."""
 
     def __init__(self, spec: EngineSpec, *, device: str = "cpu", dtype: str = "float32"):
         self.spec = spec
-
-    loaded = True
-
-    def load(self) -> None:
-        pass
-
-    def unload(self) -> None:
-        pass
-
-    def memory_bytes(self) -> int:
-        return 0
 
     def generate(
         self,
