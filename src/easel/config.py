@@ -260,6 +260,12 @@ class JobSettings(BaseModel):
     progress_interval_seconds: float = Field(
         default=0.5, ge=0, description="Least time between stored progress updates of a job"
     )
+    cancel_check_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="celery executor: least time between a running job's store reads for a "
+        "cancel (pub/sub brings cancels at once; this read is the fallback for a lost message)",
+    )
 
 
 class CelerySettings(BaseModel):

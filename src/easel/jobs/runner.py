@@ -11,6 +11,12 @@ Cancel reaches a running job two ways: the in-process event an executor
 holds (immediate), and the job's `cancel_requested` flag in the store, read
 after every step, so a cancel from any other process stops the job within
 one step. A job whose lease was lost stops the same way.
+
+Where a push channel already brings every cancel to the holding process
+(the celery executor's Redis pub/sub sets the in-process event), the store
+read is only the fallback for a lost message: `store_check_seconds` spaces
+those reads out, so a step costs no database round trip. The read after the
+last step, before the job is settled, always happens.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from datetime import timedelta
 
 from easel.engines.base import EngineSource, GeneratedOutput
 from easel.errors import Cancelled, EaselError
-from easel.jobs.models import Artifact
+from easel.jobs.models import Artifact, JobView
 from easel.jobs.store import JobStore
 from easel.jobs.work import Work, WorkDecoder
 from easel.storage.base import ArtifactStore
@@ -53,6 +59,7 @@ class JobRunner:
         owner: str,
         lease: timedelta,
         progress_interval: float = 0.5,
+        store_check_seconds: float = 0.0,
         notify: Callable[[str], None] = lambda job_id: None,
     ) -> None:
         self._store = store
@@ -62,6 +69,7 @@ class JobRunner:
         self.owner = owner
         self._lease = lease
         self._progress_interval = progress_interval
+        self._store_check_seconds = store_check_seconds
         self._notify = notify
 
     def run(
@@ -70,23 +78,22 @@ class JobRunner:
         """Run jobs that can share one engine call; `cancel` holds in-process cancel events."""
         events = cancel or {}
         live = [
-            job_id
+            view
             for job_id in job_ids
-            if self._store.mark_running(job_id, owner=self.owner, lease=self._lease)
+            if (view := self._store.mark_running(job_id, owner=self.owner, lease=self._lease))
         ]
-        for job_id in live:
-            self._notify(job_id)
-        works = {job_id: work for job_id in live if (work := self._load(job_id)) is not None}
+        for view in live:
+            self._notify(view.id)
+        works = {view.id: work for view in live if (work := self._load(view)) is not None}
         by_engine: dict[str, list[str]] = {}
         for job_id, work in works.items():
             by_engine.setdefault(work.engine_id, []).append(job_id)
         for engine_id, ids in by_engine.items():
             self._run_on(engine_id, ids, works, events)
 
-    def _load(self, job_id: str) -> Work | None:
-        view = self._store.get(job_id)
+    def _load(self, view: JobView) -> Work | None:
+        job_id = view.id
         try:
-            assert view is not None
             return self._decode(
                 view.engine_id,
                 view.params,
@@ -113,17 +120,24 @@ class JobRunner:
     ) -> None:
         stopped: set[str] = set()
         last_write = 0.0
+        last_store_check = time.monotonic()
 
-        def check_stops() -> None:
+        def check_stops(*, read_store: bool = True) -> None:
+            nonlocal last_store_check
             fresh = {i for i in job_ids if i not in stopped and _is_set(events.get(i))}
-            fresh |= self._store.to_stop([i for i in job_ids if i not in stopped], owner=self.owner)
+            if read_store:
+                last_store_check = time.monotonic()
+                open_ids = [i for i in job_ids if i not in stopped]
+                fresh |= self._store.to_stop(open_ids, owner=self.owner)
             for job_id in fresh - stopped:
                 self._cancelled(job_id)
                 stopped.add(job_id)
 
         def progress(step: int, total: int) -> None:
             nonlocal last_write
-            check_stops()  # a job cancelled inside a running batch stops here
+            # a job cancelled inside a running batch stops here
+            due = time.monotonic() - last_store_check >= self._store_check_seconds
+            check_stops(read_store=due)
             now = time.monotonic()
             if step < total and now - last_write < self._progress_interval:
                 return

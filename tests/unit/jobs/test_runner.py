@@ -1,0 +1,188 @@
+"""How the runner looks for cancels while a job runs: every step, or with a push
+channel, the in-process event every step and the store only now and then.
+
+A real `JobStore` on SQLite and a step engine the test drives; the store
+counts its cancel reads (`to_stop`), which are a database round trip each.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from easel.accounts.service import AccountsService
+from easel.billing.service import BillingService
+from easel.db.engine import Database
+from easel.engines.base import GeneratedImage, GeneratedOutput, GenerationResult
+from easel.errors import Cancelled
+from easel.jobs.runner import JobRunner
+from easel.jobs.store import JobStore, NewJob
+from easel.jobs.work import EncodedOutput
+from easel.storage.local import LocalArtifactStore
+
+STEPS = 6
+OWNER = "here:1:test"
+JOB = "a" * 64
+PRICE_MILLI = 2_000
+
+
+class CountingStore(JobStore):
+    """The real store, counting the runner's reads for cancels."""
+
+    cancel_reads = 0
+
+    def to_stop(self, job_ids: Iterable[str], *, owner: str) -> set[str]:
+        self.cancel_reads += 1
+        return super().to_stop(job_ids, owner=owner)
+
+
+class StepEngine:
+    """Runs STEPS steps; before step `act_at` it calls `act` (the test's cancel)."""
+
+    def __init__(self, act_at: int = 0, act: Callable[[], None] = lambda: None) -> None:
+        self.act_at, self.act = act_at, act
+        self.steps_run = 0
+
+    def generate(self, requests: Sequence[object], *, progress: Any, cancel: Any) -> Any:
+        for step in range(1, STEPS + 1):
+            if cancel.is_set():
+                raise Cancelled("cancelled")
+            if step == self.act_at:
+                self.act()
+            self.steps_run = step
+            progress(step, STEPS)
+        image = GeneratedImage(Image.new("RGB", (8, 8)), seed=1)
+        return [GenerationResult([image]) for _ in requests]
+
+
+class OneEngine:
+    def __init__(self, engine: StepEngine) -> None:
+        self.engine = engine
+
+    def get(self, engine_id: str) -> StepEngine:
+        return self.engine
+
+
+@dataclass
+class PlainRequest:
+    kind: str = "text-to-image"
+
+
+@dataclass
+class PlainWork:
+    engine_id: str
+    request: Any = field(default_factory=PlainRequest)
+
+    def encode(self, output: GeneratedOutput) -> EncodedOutput:
+        return EncodedOutput(b"png", "image/png", "png")
+
+
+@pytest.fixture
+def org(accounts: AccountsService, billing: BillingService) -> str:
+    org_id = accounts.create_organization("runner")
+    billing.grant(org_id, 10_000)
+    return org_id
+
+
+@pytest.fixture
+def store(database: Database, billing: BillingService, org: str) -> CountingStore:
+    store = CountingStore(database, billing)
+    store.create(
+        NewJob(
+            job_id=JOB,
+            organization_id=org,
+            user_id="user",
+            api_key_id="key",
+            request_id="req",
+            idempotency_key=None,
+            engine_id="step",
+            kind="text-to-image",
+            params_hash="h",
+            params={},
+            cost_milli=PRICE_MILLI,
+            owner="api",
+            lease=timedelta(minutes=1),
+            retention=timedelta(hours=1),
+        )
+    )
+    return store
+
+
+def run(
+    store: JobStore,
+    engine: StepEngine,
+    tmp_path: Path,
+    *,
+    store_check_seconds: float,
+    events: dict[str, threading.Event] | None = None,
+) -> None:
+    runner = JobRunner(
+        store,
+        LocalArtifactStore(tmp_path),
+        OneEngine(engine),  # type: ignore[arg-type]
+        lambda engine_id, params, load: PlainWork(engine_id),
+        owner=OWNER,
+        lease=timedelta(minutes=1),
+        store_check_seconds=store_check_seconds,
+    )
+    runner.run([JOB], cancel=events)
+
+
+def test_without_a_push_channel_the_store_is_read_after_every_step(
+    store: CountingStore, tmp_path: Path
+) -> None:
+    run(store, StepEngine(), tmp_path, store_check_seconds=0)
+    assert store.cancel_reads == STEPS + 1  # each step, and once before settling
+
+
+def test_a_cancel_in_the_store_alone_stops_the_job_within_one_step(
+    store: CountingStore, tmp_path: Path, billing: BillingService, org: str
+) -> None:
+    engine = StepEngine(act_at=3, act=lambda: store.request_cancel(JOB))
+    run(store, engine, tmp_path, store_check_seconds=0)
+    view = store.get(JOB)
+    assert view is not None and view.status == "cancelled"
+    assert engine.steps_run == 3  # the read after step 3 saw it
+    assert billing.available_credits(org) == 10
+
+
+def test_with_a_push_channel_steps_skip_the_store_but_settling_reads_it(
+    store: CountingStore, tmp_path: Path
+) -> None:
+    run(store, StepEngine(), tmp_path, store_check_seconds=3600)
+    assert store.cancel_reads == 1  # only the read before the job is settled
+    view = store.get(JOB)
+    assert view is not None and view.status == "succeeded"
+
+
+def test_with_a_push_channel_the_event_stops_the_job_within_one_step(
+    store: CountingStore, tmp_path: Path, billing: BillingService, org: str
+) -> None:
+    events = {JOB: threading.Event()}
+    engine = StepEngine(act_at=2, act=events[JOB].set)
+    run(store, engine, tmp_path, store_check_seconds=3600, events=events)
+    view = store.get(JOB)
+    assert view is not None and view.status == "cancelled"
+    assert engine.steps_run == 2
+    assert store.cancel_reads == 0
+    assert billing.available_credits(org) == 10
+
+
+def test_a_cancel_whose_message_was_lost_is_still_never_charged(
+    store: CountingStore, tmp_path: Path, billing: BillingService, org: str
+) -> None:
+    # the flag is set but no event fires (the pub/sub message was lost): the job runs
+    # to its end, and the read before settling cancels it instead of charging
+    engine = StepEngine(act_at=2, act=lambda: store.request_cancel(JOB))
+    run(store, engine, tmp_path, store_check_seconds=3600)
+    view = store.get(JOB)
+    assert view is not None and view.status == "cancelled"
+    assert view.credits_charged_milli == 0
+    assert billing.available_credits(org) == 10
