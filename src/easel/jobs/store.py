@@ -128,8 +128,11 @@ class JobStore:
             return _view(row) if row is not None else None
 
     def hand_over(self, job_id: str, *, owner: str, to: str) -> None:
-        """A queued job's holder passes it on (to a broker), if it still holds it."""
-        with self._db.session() as session:
+        """A queued job's holder passes it on (to a broker), if it still holds it.
+
+        Not durable: if a crash loses it, the job is published a second time, which
+        is harmless (only one worker can mark it running)."""
+        with self._db.session(durable=False) as session:
             session.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "queued", Job.owner == owner)
@@ -175,16 +178,18 @@ class JobStore:
 
     # -- transitions (a worker's writes hold while its lease does) -----------------------
 
-    def mark_running(self, job_id: str, *, owner: str, lease: timedelta) -> bool:
-        """queued → running under `owner`'s lease; False if cancelled or taken meanwhile."""
+    def mark_running(self, job_id: str, *, owner: str, lease: timedelta) -> JobView | None:
+        """queued → running under `owner`'s lease: the job as it now is, or None if it
+        was cancelled or taken meanwhile."""
         now = datetime.now(UTC)
         with self._db.session() as session:
-            moved = session.execute(
+            row = session.scalars(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False))
                 .values(status="running", started_at=now, owner=owner, lease_expires_at=now + lease)
-            )
-            return bool(moved.rowcount)  # type: ignore[attr-defined]
+                .returning(Job)
+            ).first()
+            return _view(row) if row is not None else None
 
     def renew_leases(self, owner: str, lease: timedelta) -> int:
         """Extend every open job `owner` holds; returns how many it still holds."""
@@ -197,7 +202,8 @@ class JobStore:
             return int(renewed.rowcount)  # type: ignore[attr-defined]
 
     def set_progress(self, job_id: str, progress: float, *, owner: str) -> None:
-        with self._db.session() as session:
+        # progress is a hint: its commit need not wait for the disk
+        with self._db.session(durable=False) as session:
             session.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "running", Job.owner == owner)

@@ -28,3 +28,18 @@ def test_failed_statement_hides_its_parameters(
         assert SECRET not in caplog.text
     finally:
         db.dispose()
+
+
+def test_a_session_that_need_not_be_durable_still_commits_and_rolls_back(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        with db.session(durable=False) as session:
+            session.execute(text("CREATE TABLE hints (n INTEGER)"))
+            session.execute(text("INSERT INTO hints VALUES (1)"))
+        with pytest.raises(RuntimeError), db.session(durable=False) as session:
+            session.execute(text("INSERT INTO hints VALUES (2)"))
+            raise RuntimeError("rolled back")
+        with db.session() as session:
+            assert session.execute(text("SELECT n FROM hints")).scalars().all() == [1]
+    finally:
+        db.dispose()
