@@ -309,7 +309,8 @@ p50 **{p50:.1f} ms**, p90 {p90:.1f} ms (target: ≤ 5 ms at p50).
 ## The API while workers generate
 
 p99 of `GET /v1/engines/list` ({PROBES} sequential requests): idle **{idle_p99:.1f} ms**,
-while 4 workers generate for {CLIENTS} clients (the probe runs in a process of its own) **{busy_p99:.1f} ms**
+while 4 workers generate for {CLIENTS} clients (the probe runs in a process of its own)
+**{busy_p99:.1f} ms**
 (+{busy_p99 - idle_p99:.1f} ms; target: ≤ 2 ms more).
 """
     (BENCH_DIR / "scaling.md").write_text(report)

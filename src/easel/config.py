@@ -133,6 +133,12 @@ class RequestLogSettings(BaseModel):
         description="Request-log rows per second, after the burst, for requests without a "
         "valid key; the rest are only counted in /metrics",
     )
+    flush_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often queued request-log rows are written, in one statement (a "
+        "crash loses at most this much of the log)",
+    )
 
 
 class EngineSettings(BaseModel):

@@ -26,6 +26,7 @@ import anyio
 from easel.accounts.key_usage import KeyUsageRecorder
 from easel.accounts.service import AccountsService
 from easel.admin.service import AdminService
+from easel.background import Periodic
 from easel.billing.service import BillingService
 from easel.config import Settings
 from easel.db import migrate
@@ -43,7 +44,6 @@ from easel.jobs.runner import JobRunner
 from easel.jobs.scheduler import FairScheduler, SchedulerLimits
 from easel.jobs.service import JobService
 from easel.jobs.store import JobStore, process_owner
-from easel.jobs.sweeper import Sweeper
 from easel.jobs.worker import WorkerLoop
 from easel.safety.outputs import TermClassifier
 from easel.safety.prompts import PromptFilter
@@ -73,7 +73,7 @@ class Core:
     admin: AdminService
     # the local worker processes (jobs.executor = "local"); None: jobs run in this process
     workers: ProcessExecutor | None = None
-    _sweepers: list[Sweeper] = field(default_factory=list)
+    _sweepers: list[Periodic] = field(default_factory=list)
 
     async def start(self) -> None:
         """Migrate (if configured), settle jobs whose worker died, start executing."""
@@ -89,9 +89,9 @@ class Core:
             self.engines.preload_in_background(preload)
         jobs = self.settings.jobs
         self._sweepers = [
-            Sweeper(self.jobs.sweep_expired, jobs.sweep_interval_seconds, name="easel-retention"),
+            Periodic(self.jobs.sweep_expired, jobs.sweep_interval_seconds, name="easel-retention"),
             # a dead worker's leases run out within lease_seconds; look twice as often
-            Sweeper(
+            Periodic(
                 self.jobs.recover_expired_leases, jobs.lease_seconds / 2, name="easel-recovery"
             ),
         ]

@@ -11,17 +11,15 @@ that much of it.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import case, update
 
+from easel.background import Periodic
 from easel.db.engine import Database
 from easel.db.models import ApiKey
-
-log = logging.getLogger("easel.accounts")
 
 FLUSH_INTERVAL_SECONDS = 5.0
 
@@ -35,12 +33,10 @@ class KeyUsageRecorder:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._db = db
-        self._interval = interval
         self._clock = clock
         self._pending: dict[str, datetime] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._writer = Periodic(self.flush, interval, name="easel-key-usage")
 
     def touch(self, key_id: str) -> None:
         """Note that a key was used now; no database access."""
@@ -68,19 +64,9 @@ class KeyUsageRecorder:
         return len(pending)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="easel-key-usage", daemon=True)
-        self._thread.start()
+        self._writer.start()
 
     def close(self) -> None:
         """Stop the thread and write what is still pending."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._writer.stop()
         self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.flush()
-            except Exception:  # retried on the next tick
-                log.exception("writing API key last_used_at failed")

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
@@ -80,16 +81,18 @@ def create_app(
         not_ready=core.not_ready,
     )
     log_budget = settings.request_log
-    usage = UsageService(
+    usage = services.usage = UsageService(
         db,
         unauthenticated=TokenBuckets(
             log_budget.unauthenticated_burst, log_budget.unauthenticated_per_second, clock=clock
         ),
+        interval=log_budget.flush_seconds,
     )
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await core.start()
+        usage.start()
         try:
             if settings.server.bootstrap:
                 created = bootstrap_admin(
@@ -104,6 +107,7 @@ def create_app(
         finally:
             if services.rate_limiter is not None:
                 await services.rate_limiter.aclose()
+            await anyio.to_thread.run_sync(usage.close)
             await core.stop()
 
     def record(scope: Scope, status: int, seconds: float) -> None:

@@ -126,8 +126,7 @@ class _RequestContext:
                 elapsed * 1000,
             )
             if self.record is not None and route != "unmatched":
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(self.record, scope, status, elapsed)
+                self.record(scope, status, elapsed)  # queued only: no I/O here
 
     def _too_large_message(self) -> str:
         mib = self.max_body_bytes / (1024 * 1024)

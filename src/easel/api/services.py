@@ -18,6 +18,7 @@ from easel.generation.service import GenerationService
 from easel.jobs.service import JobService
 from easel.ratelimit import RateLimiter
 from easel.ratelimit.bucket import TokenBuckets
+from easel.usage.service import UsageService
 
 # Called after each request with (scope, status, latency seconds); writes the request log.
 RequestRecorder = Callable[[Scope, int, float], None]
@@ -44,3 +45,5 @@ class Services:
     not_ready: Callable[[], str | None] = lambda: None
     # writes each request to the request log; None: not recorded
     record_request: RequestRecorder | None = None
+    # the request log itself (its rows are written in batches)
+    usage: UsageService | None = None

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from easel.background import Periodic
 from easel.jobs.store import JobStore
-from easel.jobs.sweeper import Sweeper
 
 
-class LeaseKeeper(Sweeper):
+class LeaseKeeper(Periodic):
     def __init__(self, store: JobStore, owner: str, lease: timedelta) -> None:
         # renew three times per lease, so one slow database round trip loses nothing
         super().__init__(

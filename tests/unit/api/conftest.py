@@ -12,8 +12,15 @@ import pytest
 from easel.api.app import EaselApp, create_app
 from easel.api.services import Services
 from easel.engines.registry import EngineRegistry
+from easel.usage.service import RequestRecord
 from tests.factories import TestAccount, make_account, make_settings
 from tests.fakes import FakeEngine
+
+
+def request_log(services: Services, *, limit: int = 100) -> list[RequestRecord]:
+    """The app's request log, newest first (what it queued is written first)."""
+    assert services.usage is not None
+    return services.usage.recent(limit=limit)
 
 
 class FakeClock:

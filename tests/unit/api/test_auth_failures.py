@@ -7,9 +7,8 @@ import httpx
 import pytest
 
 from easel.api.services import Services
-from easel.usage.service import UsageService
 from tests.factories import TestAccount
-from tests.unit.api.conftest import FakeClock
+from tests.unit.api.conftest import FakeClock, request_log
 
 BOGUS = {"Authorization": "Bearer sk-bogus"}
 
@@ -80,7 +79,7 @@ async def test_unauthenticated_request_log_rows_are_rationed(
         await client.get("/v1/user/balance", headers=account.headers)
     for _ in range(30):
         await client.get("/v1/user/balance", headers=BOGUS)
-    statuses = [r.status for r in UsageService(services.db).recent(limit=1000)]
+    statuses = [r.status for r in request_log(services, limit=1000)]
     # the burst of 3; the other 27 (401s and 429s) are only counted in /metrics
     assert sorted(statuses) == [200] * 5 + [401] * 3
     metrics = services.metrics.render().decode()
@@ -88,4 +87,4 @@ async def test_unauthenticated_request_log_rows_are_rationed(
     clock.advance(10)  # one more row earned
     for _ in range(5):
         await client.get("/v1/user/balance", headers=BOGUS)
-    assert len(UsageService(services.db).recent(limit=1000)) == 5 + 3 + 1
+    assert len(request_log(services, limit=1000)) == 5 + 3 + 1

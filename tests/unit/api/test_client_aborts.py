@@ -15,10 +15,10 @@ import pytest
 
 from easel.api.app import EaselApp
 from easel.api.services import Services
-from easel.usage.service import UsageService
 from tests.asgi import call, messages_then
 from tests.factories import TestAccount
 from tests.fakes import FakeEngine
+from tests.unit.api.conftest import request_log
 
 SD = "stable-diffusion-v1-6"
 T2I = f"/v1/generation/{SD}/text-to-image"
@@ -38,7 +38,7 @@ def assert_recorded(services: Services, status: int, caplog: pytest.LogCaptureFi
     metrics = services.metrics.render().decode()
     assert f'route="{T2I.replace(SD, "{engine_id}")}",status="{status}"' in metrics
     assert 'status="500"' not in metrics
-    assert [r.status for r in UsageService(services.db).recent()] == [status]
+    assert [r.status for r in request_log(services)] == [status]
     access = [r.getMessage() for r in caplog.records if r.name == "easel.access"]
     assert len(access) == 1 and f"status={status}" in access[0]
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
@@ -67,7 +67,7 @@ async def test_multipart_upload_cut_short_is_499(
             headers,
             messages_then(chunk(part + b"\x89PNG"), then="disconnect"),
         )
-    assert [r.status for r in UsageService(services.db).recent()] == [499]
+    assert [r.status for r in request_log(services)] == [499]
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
@@ -124,5 +124,5 @@ async def test_disconnect_during_generation_is_499(
     gone.set()
     await task
     engine.gate.set()
-    assert [r.status for r in UsageService(services.db).recent()] == [499]
+    assert [r.status for r in request_log(services)] == [499]
     assert 'status="500"' not in services.metrics.render().decode()

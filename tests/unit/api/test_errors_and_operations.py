@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
-from easel.api.app import EaselApp
+from easel.api.app import EaselApp, create_app
 from easel.api.services import Services
 from easel.usage.service import UsageService
-from tests.factories import TestAccount
+from tests.factories import TestAccount, make_account, make_settings
+from tests.unit.api.conftest import request_log
 
 
 async def test_unknown_route_is_v1_404(client: httpx.AsyncClient) -> None:
@@ -78,7 +81,7 @@ async def test_request_log_records_client_headers_not_bodies(
             "Stability-Client-Version": "1.2.1",
         },
     )
-    (entry,) = UsageService(services.db).recent(limit=1)
+    (entry,) = request_log(services, limit=1)
     assert entry.request_id == response.headers["x-request-id"]
     assert entry.route == "/v1/user/balance"
     assert entry.status == 200
@@ -88,9 +91,30 @@ async def test_request_log_records_client_headers_not_bodies(
     assert entry.latency_ms >= 0
 
 
+async def test_the_request_log_is_written_off_the_request_path_and_at_shutdown(
+    tmp_path: Path, migrated_db_url: str
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        migrated_db_url,
+        database={"migrate_on_start": False},
+        request_log={"flush_seconds": 3600},  # only the shutdown writes
+    )
+    app = create_app(settings)
+    services: Services = app.state.services
+    async with app.router.lifespan_context(app):
+        account = make_account(services.accounts, services.billing, credits=1)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://easel.test") as client:
+            response = await client.get("/v1/user/balance", headers=account.headers)
+        assert UsageService(services.db).recent() == []  # queued, not yet written
+    (entry,) = UsageService(services.db).recent()
+    assert entry.request_id == response.headers["x-request-id"]
+
+
 async def test_failed_auth_is_logged_too(client: httpx.AsyncClient, services: Services) -> None:
     response = await client.get("/v1/user/balance", headers={"Authorization": "Bearer nope"})
-    (entry,) = UsageService(services.db).recent(limit=1)
+    (entry,) = request_log(services, limit=1)
     assert (entry.status, entry.api_key_id) == (401, None)
     assert entry.request_id == response.headers["x-request-id"]
 

@@ -42,13 +42,13 @@ from celery import Celery, bootsteps
 from kombu.entity import Queue
 from kombu.exceptions import KombuError, OperationalError
 
+from easel.background import Periodic
 from easel.errors import Overloaded
 from easel.jobs.batch_index import BatchIndex
 from easel.jobs.lease import LeaseKeeper
 from easel.jobs.redis_notifier import RedisJobNotifier
 from easel.jobs.runner import JobRunner
 from easel.jobs.store import JobStore
-from easel.jobs.sweeper import Sweeper
 
 log = logging.getLogger("easel.jobs")
 
@@ -137,7 +137,7 @@ class CeleryExecutor:
         self._notifier = notifier
         self._batches = batches
         self._owner = owner
-        self._requeuer = Sweeper(self.requeue_orphans, REQUEUE_AFTER_SECONDS)
+        self._requeuer = Periodic(self.requeue_orphans, REQUEUE_AFTER_SECONDS)
 
     async def start(self) -> None:
         self._notifier.start()

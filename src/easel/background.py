@@ -1,4 +1,5 @@
-"""A background thread that runs one action on an interval (sweeps, lease renewals).
+"""A background thread that runs one action on an interval: sweeps, lease renewals,
+and the writers that keep batched writes off the request path.
 
 A thread rather than an event-loop task: stopping it joins it, so the action
 never still holds a database connection when the app disposes of its pool,
@@ -11,12 +12,12 @@ import logging
 import threading
 from collections.abc import Callable
 
-log = logging.getLogger("easel.jobs")
+log = logging.getLogger("easel")
 
 
-class Sweeper:
+class Periodic:
     def __init__(
-        self, action: Callable[[], object], interval: float, *, name: str = "easel-sweeper"
+        self, action: Callable[[], object], interval: float, *, name: str = "easel-periodic"
     ) -> None:
         self._action = action
         self._interval = interval
