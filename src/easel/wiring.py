@@ -34,6 +34,7 @@ from easel.db.engine import Database
 from easel.engines.base import EngineSource
 from easel.engines.registry import EngineRegistry
 from easel.generation.service import GenerationService, WorkDecoder
+from easel.heap import freeze_long_lived
 from easel.jobs.executors.base import Executor
 from easel.jobs.executors.channel import Channel
 from easel.jobs.executors.inprocess import InProcessExecutor
@@ -319,6 +320,7 @@ def build_worker(
     db = Database(settings.database_url, echo=settings.database.echo)
     store = JobStore(db, BillingService(db))
     engines = build_engines(settings)
+    engines.after_load = freeze_long_lived  # a model lives as long as the process uses it
     jobs = settings.jobs
     owner = process_owner()
     lease = timedelta(seconds=jobs.lease_seconds)
@@ -345,6 +347,7 @@ def run_worker(settings: Settings, connection: Connection, device: str) -> None:
     )
     channel = Channel(connection)
     worker = build_worker(settings, device, notify=lambda job_id: loop.job_changed(job_id))
+    freeze_long_lived()  # what startup made lives as long as the process
     loop = WorkerLoop(
         channel,
         worker.runner,
@@ -444,6 +447,7 @@ def build_celery_worker(settings: Settings, *, engine_source: EngineSource | Non
             "(EASEL_JOBS__EXECUTOR=celery), a PostgreSQL database.url and celery.broker_url"
         )
     core = build_core(settings, engine_source=engine_source)
+    core.engines.after_load = freeze_long_lived  # a model lives as long as the worker uses it
     notifier = core.notifier
     assert isinstance(notifier, RedisJobNotifier)
     options, app, batches = _celery_parts(settings)

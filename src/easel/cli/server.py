@@ -8,6 +8,7 @@ import typer
 
 from easel.cli import access_log
 from easel.cli import settings as cli_settings
+from easel.heap import freeze_long_lived
 
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 
@@ -73,6 +74,7 @@ def serve(
         h11_max_incomplete_event_size=64 * 1024,
     )
     access_log.install()  # after uvicorn.Config, which (re)configures its loggers
+    freeze_long_lived()  # the app, its routes and modules live as long as the process
     uvicorn.Server(server_config).run()
 
 
@@ -115,4 +117,5 @@ def worker(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    freeze_long_lived()  # what startup made lives as long as the worker
     raise typer.Exit(runner.run(loglevel=(log_level or settings.server.log_level).upper()))

@@ -37,7 +37,7 @@ import importlib
 import os
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +140,8 @@ class EngineRegistry:
         self._last_size: dict[str, int] = {}  # measured size of each model when last loaded
         self._preloading: builtins.list[str] = []  # ids still to load, in order
         self._preload_errors: dict[str, str] = {}
+        # called after each model load: worker processes freeze their heap here (easel.heap)
+        self.after_load: Callable[[], None] = lambda: None
 
     # -- specs
 
@@ -340,6 +342,7 @@ class EngineRegistry:
                         self._evict(keep=engine_id, everything_idle=True)
                     engine.backend.load()
                 self._measure(engine_id)
+                self.after_load()
         except BaseException:
             self._release(engine_id, measure=False)
             raise

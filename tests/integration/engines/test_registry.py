@@ -141,6 +141,21 @@ def test_least_recently_used_model_is_evicted(data_dir: Path, tiny_models: Path)
     assert registry.memory_used_bytes() == sd_bytes
 
 
+def test_after_load_runs_once_per_model_load_not_per_call(
+    data_dir: Path, tiny_models: Path
+) -> None:
+    registry = EngineRegistry(
+        default_engines(), data_dir=data_dir, device="cpu", memory_budget_mb=12
+    )
+    loads: list[list[str]] = []
+    registry.after_load = lambda: loads.append(registry.loaded_engine_ids())
+    sd, sdxl = registry.get(SD_ENGINE), registry.get(SDXL_ENGINE)
+    sd.generate([make_request(steps=1)])
+    sd.generate([make_request(steps=1)])  # already loaded
+    sdxl.generate([make_request(steps=1)])  # evicts SD
+    assert loads == [[SD_ENGINE], [SDXL_ENGINE]]  # after each load (and its evictions)
+
+
 def test_models_stay_loaded_within_the_budget(data_dir: Path, tiny_models: Path) -> None:
     registry = EngineRegistry(
         default_engines(), data_dir=data_dir, device="cpu", memory_budget_mb=1024

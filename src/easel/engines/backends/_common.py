@@ -78,6 +78,9 @@ def engine_errors(engine_id: str, action: str) -> Iterator[None]:
 def free_accelerator_memory() -> None:
     import torch
 
+    # a worker froze its heap after loading (easel.heap): a freed model's cycles are
+    # only collected once unfrozen; the next load freezes again
+    gc.unfreeze()
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
