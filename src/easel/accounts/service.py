@@ -214,45 +214,55 @@ class AccountsService:
 
     def authenticate(self, secret: str, organization_id: str | None = None) -> Principal:
         """Resolve a key secret (and an optional `Organization` header) to a principal."""
+        # one round trip: the key, its user's admin flag and memberships (a row for each)
         with self._db.session() as session:
-            row = session.scalars(
-                select(ApiKey).where(ApiKey.key_hash == keys.hash_secret(secret))
-            ).first()
-            if row is None or row.revoked_at is not None:
-                raise Unauthorized(
-                    f"Incorrect API key provided ({keys.visible_prefix(secret)}…); "
-                    "check the key or create a new one."
+            rows = session.execute(
+                select(
+                    ApiKey.id,
+                    ApiKey.user_id,
+                    ApiKey.revoked_at,
+                    User.is_admin,
+                    Membership.organization_id,
+                    Membership.is_default,
                 )
-            memberships = session.scalars(
-                select(Membership).where(Membership.user_id == row.user_id)
+                .join(User, User.id == ApiKey.user_id)
+                .outerjoin(Membership, Membership.user_id == ApiKey.user_id)
+                .where(ApiKey.key_hash == keys.hash_secret(secret))
+                .order_by(Membership.id)
             ).all()
-            if organization_id is not None:
-                chosen = next(
-                    (m for m in memberships if m.organization_id == organization_id), None
-                )
-                if chosen is None:
-                    raise PermissionDenied(
-                        f"Organization {organization_id}: the API key's user is not a member "
-                        "of this organization; send the id of one of its organizations, or "
-                        "no Organization header for its default one"
-                    )
-            else:
-                chosen = next((m for m in memberships if m.is_default), None) or next(
-                    iter(memberships), None
-                )
-                if chosen is None:
-                    raise PermissionDenied(
-                        "The API key's user belongs to no organization; an admin must add it to one"
-                    )
-            # written later in a batch: a write here serialises concurrent requests on SQLite
-            if self._key_usage is not None:
-                self._key_usage.touch(row.id)
-            return Principal(
-                api_key_id=row.id,
-                user_id=row.user_id,
-                organization_id=chosen.organization_id,
-                is_admin=row.user.is_admin,
+        if not rows or rows[0].revoked_at is not None:
+            raise Unauthorized(
+                f"Incorrect API key provided ({keys.visible_prefix(secret)}…); "
+                "check the key or create a new one."
             )
+        row = rows[0]
+        memberships = [r for r in rows if r.organization_id is not None]
+        if organization_id is not None:
+            chosen = next((m for m in memberships if m.organization_id == organization_id), None)
+            if chosen is None:
+                raise PermissionDenied(
+                    f"Organization {organization_id}: the API key's user is not a member "
+                    "of this organization; send the id of one of its organizations, or "
+                    "no Organization header for its default one"
+                )
+        else:
+            chosen = next((m for m in memberships if m.is_default), None) or next(
+                iter(memberships), None
+            )
+            if chosen is None:
+                raise PermissionDenied(
+                    "The API key's user belongs to no organization; an admin must add it to one"
+                )
+        # written later in a batch: a write here serialises concurrent requests on SQLite
+        if self._key_usage is not None:
+            self._key_usage.touch(row.id)
+        assert chosen.organization_id is not None
+        return Principal(
+            api_key_id=row.id,
+            user_id=row.user_id,
+            organization_id=chosen.organization_id,
+            is_admin=row.is_admin,
+        )
 
     @staticmethod
     def _find_user(session: Session, user_ref: str) -> User:
