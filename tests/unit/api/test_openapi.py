@@ -194,6 +194,13 @@ def test_v2beta_posts_document_every_status_they_answer(
     assert {"400", "401", "402", "403", "409", "413", "422", "429", "500", "503"} <= set(responses)
 
 
+def test_v2beta_result_polls_document_the_rate_limiters_503(document: dict[str, Any]) -> None:
+    polls = {p: op for (m, p), op in operations(document).items() if m == "GET" and "/v2beta/" in p}
+    assert len(polls) == 3
+    for path, op in polls.items():
+        assert {"401", "404", "429", "500", "503"} <= set(op["responses"]), path
+
+
 def test_multipart_text_parts_are_never_null(document: dict[str, Any]) -> None:
     # Found by schemathesis: optional parts were documented as nullable, so a fuzzer
     # sent the text `null` (a multipart part cannot be null), which easel rightly refuses.
@@ -238,7 +245,8 @@ def test_every_v1_operation_is_authenticated_and_documents_the_scope_headers(
             name for where, name in parameters(document, (method, path)) if where == "header"
         }
         assert {"organization", "stability-client-id", "stability-client-version"} <= headers
-        assert {"401", "429", "500"} <= set(op["responses"]), path
+        # 503: the shared (Redis) rate limiter every authenticated request passes is down
+        assert {"401", "429", "500", "503"} <= set(op["responses"]), path
         # an organization the key may not act for: 401 where Stability documents no 403
         forbidden = "401" if path in NO_403_ROUTES else "403"
         assert forbidden in op["responses"], path

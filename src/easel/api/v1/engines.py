@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/engines", tags=["v1/engines"])
 @router.get(
     "/list",
     response_model=list[Engine],
-    responses=error_responses(400, 401, 429, 500),
+    responses=error_responses(400, 401, 429, 500, 503),
 )
 async def list_engines(_principal: PrincipalOr401, services: AppServices) -> list[Engine]:
     """List all engines available to your organization/user."""
@@ -29,7 +29,7 @@ async def list_engines(_principal: PrincipalOr401, services: AppServices) -> lis
 @router.get(
     "/pricing",
     response_model=list[EnginePricing],
-    responses=error_responses(400, 401, 403, 429, 500),
+    responses=error_responses(400, 401, 403, 429, 500, 503),
 )
 async def engine_pricing(
     _principal: CurrentPrincipal, services: AppServices

@@ -75,7 +75,7 @@ _EVENT = {
 @router.delete(
     "/generation/{generation_id}",
     response_model=GenerationStatus,
-    responses=error_responses(400, 401, 403, 404, 429, 500),
+    responses=error_responses(400, 401, 403, 404, 429, 500, 503),
 )
 async def cancel_generation(
     generation_id: str, principal: CurrentPrincipal, services: AppServices
@@ -87,7 +87,7 @@ async def cancel_generation(
 @router.get(
     "/generations",
     response_model=list[GenerationStatus],
-    responses=error_responses(400, 401, 403, 429, 500),
+    responses=error_responses(400, 401, 403, 429, 500, 503),
 )
 async def list_generations(
     principal: CurrentPrincipal,
@@ -108,7 +108,7 @@ async def list_generations(
 @router.get(
     "/generations/{generation_id}",
     response_model=GenerationStatus,
-    responses=error_responses(400, 401, 403, 404, 429, 500),
+    responses=error_responses(400, 401, 403, 404, 429, 500, 503),
 )
 async def get_generation(
     generation_id: str, principal: CurrentPrincipal, services: AppServices
@@ -126,7 +126,7 @@ async def get_generation(
             media_types=("image/png", "image/jpeg", "image/webp"),
             headers=ARTIFACT_HEADERS,
         ),
-        **error_responses(400, 401, 403, 404, 409, 429, 500),
+        **error_responses(400, 401, 403, 404, 409, 429, 500, 503),
     },
 )
 async def generation_artifact(
@@ -162,7 +162,7 @@ async def generation_artifact(
             # OpenAPI 3.1 has no itemSchema: an event stream's `schema` is one event's.
             "content": {"text/event-stream": {"schema": _EVENT}},
         },
-        **error_responses(400, 401, 403, 404, 429, 500),
+        **error_responses(400, 401, 403, 404, 429, 500, 503),
     },
 )
 async def generation_events(

@@ -30,7 +30,7 @@ def _key(info: ApiKeyInfo) -> ApiKey:
     )
 
 
-@router.get("", response_model=list[ApiKey], responses=error_responses(400, 401, 403, 429, 500))
+@router.get("", response_model=list[ApiKey], responses=error_responses(400, 401, 403, 429, 500, 503))
 async def list_keys(principal: CurrentPrincipal, services: AppServices) -> list[ApiKey]:
     """easel extension: the caller's API keys, oldest first, revoked ones included."""
     keys = await anyio.to_thread.run_sync(services.accounts.list_keys, principal.user_id)
@@ -41,7 +41,7 @@ async def list_keys(principal: CurrentPrincipal, services: AppServices) -> list[
     "",
     status_code=201,
     response_model=CreatedApiKey,
-    responses=error_responses(400, 401, 403, 429, 500),
+    responses=error_responses(400, 401, 403, 429, 500, 503),
     openapi_extra=json_body(CreateApiKeyRequestBody),
 )
 async def create_key(
@@ -58,7 +58,7 @@ async def create_key(
 @router.delete(
     "/{key_id}",
     response_model=ApiKey,
-    responses=error_responses(400, 401, 403, 404, 429, 500),
+    responses=error_responses(400, 401, 403, 404, 429, 500, 503),
 )
 async def revoke_key(key_id: str, principal: CurrentPrincipal, services: AppServices) -> ApiKey:
     """easel extension: revoke one of the caller's keys (the one in use too); idempotent."""

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/user", tags=["v1/user"])
     "/account",
     response_model=AccountResponseBody,
     response_model_exclude_none=True,
-    responses=error_responses(400, 401, 429, 500),
+    responses=error_responses(400, 401, 429, 500, 503),
 )
 async def user_account(principal: PrincipalOr401, services: AppServices) -> AccountResponseBody:
     """Get information about the account associated with the provided API key."""
@@ -42,7 +42,7 @@ async def user_account(principal: PrincipalOr401, services: AppServices) -> Acco
 @router.get(
     "/balance",
     response_model=BalanceResponseBody,
-    responses=error_responses(400, 401, 429, 500),
+    responses=error_responses(400, 401, 429, 500, 503),
 )
 async def user_balance(principal: PrincipalOr401, services: AppServices) -> BalanceResponseBody:
     """Get the credit balance of the organization in scope."""
@@ -55,7 +55,7 @@ async def user_balance(principal: PrincipalOr401, services: AppServices) -> Bala
 @router.get(
     "/credits/daily",
     response_model=list[DailyCredits],
-    responses=error_responses(400, 401, 403, 429, 500),
+    responses=error_responses(400, 401, 403, 429, 500, 503),
 )
 async def daily_credits(
     principal: CurrentPrincipal,

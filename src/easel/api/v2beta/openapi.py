@@ -96,6 +96,6 @@ def async_responses(*statuses: int) -> Responses:
 
 def result_responses() -> Responses:
     return {
-        **image_responses(400, 401, 404, 429, 500),
+        **image_responses(400, 401, 404, 429, 500, 503),
         202: {"model": InProgress, "description": "Still running; poll again."},
     }
