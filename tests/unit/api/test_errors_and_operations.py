@@ -9,6 +9,7 @@ import pytest
 
 from easel.api.app import EaselApp, create_app
 from easel.api.services import Services
+from easel.db.engine import Database
 from easel.usage.service import UsageService
 from tests.factories import TestAccount, make_account, make_settings
 from tests.unit.api.conftest import request_log
@@ -108,7 +109,12 @@ async def test_the_request_log_is_written_off_the_request_path_and_at_shutdown(
         async with httpx.AsyncClient(transport=transport, base_url="http://easel.test") as client:
             response = await client.get("/v1/user/balance", headers=account.headers)
         assert UsageService(services.db).recent() == []  # queued, not yet written
-    (entry,) = UsageService(services.db).recent()
+    # the app's database is disposed with the app: read with one of the test's own
+    database = Database(migrated_db_url)
+    try:
+        (entry,) = UsageService(database).recent()
+    finally:
+        database.dispose()
     assert entry.request_id == response.headers["x-request-id"]
 
 
