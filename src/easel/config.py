@@ -270,7 +270,8 @@ class JobSettings(BaseModel):
         default=1.0,
         ge=0,
         description="celery executor: least time between a running job's store reads for a "
-        "cancel (pub/sub brings cancels at once; this read is the fallback for a lost message)",
+        "cancel while Redis pub/sub brings cancels at once (the read is the fallback for a lost "
+        "message; with Redis down, every step reads)",
     )
 
 

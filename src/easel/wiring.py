@@ -210,9 +210,9 @@ def build_core(settings: Settings, *, engine_source: EngineSource | None = None)
         owner=owner,
         lease=lease,
         progress_interval=jobs.progress_interval_seconds,
-        # celery workers hear every cancel over Redis pub/sub; elsewhere (a local worker
-        # process, or a cancel taken by another API process) the store is the only path
-        store_check_seconds=jobs.cancel_check_seconds if jobs.executor == "celery" else 0.0,
+        # while cancels reach this process over pub/sub (celery workers), the store is only
+        # the fallback for a lost message; otherwise it is read after every step
+        store_check_seconds=lambda: jobs.cancel_check_seconds if notifier.hears_cancels else 0.0,
         notify=notifier.notify,
     )
     executor = (

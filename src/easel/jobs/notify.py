@@ -72,6 +72,12 @@ class JobNotifier:
                     if not waiters:
                         del self._waiters[job_id]
 
+    @property
+    def hears_cancels(self) -> bool:
+        """Whether cancels from other processes reach this one now (they do not in-process:
+        only the store carries them)."""
+        return False
+
     def has_waiters(self, job_id: str) -> bool:
         with self._lock:
             return job_id in self._waiters

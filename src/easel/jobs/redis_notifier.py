@@ -8,9 +8,11 @@ writes progress, and the database is only re-read every `poll_seconds` (5 s) as 
 safety net (a message lost while Redis restarts).
 
 Cancels travel on a second channel: the API that took the cancel publishes
-the job id and the worker holding the job stops it at once. The store's
-`cancel_requested` flag stays the source of truth, read by the runner after
-every step, so a lost cancel message only costs one step.
+the job id and the worker holding the job stops it at its next step. The
+store's `cancel_requested` flag stays the source of truth: while the
+listener is subscribed the runner reads it at most every
+`jobs.cancel_check_seconds` (a message lost then costs that long), and after
+every step while it is not (Redis down), as without pub/sub.
 
 Messages are hints: a publish that fails (Redis down) is logged and dropped,
 never raised into a request or a running job.
@@ -46,6 +48,7 @@ class RedisJobNotifier(JobNotifier):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        self._listening = False
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -70,6 +73,11 @@ class RedisJobNotifier(JobNotifier):
 
     # -- listening -------------------------------------------------------------------------
 
+    @property
+    def hears_cancels(self) -> bool:
+        """True while the listener is subscribed: a published cancel reaches this process."""
+        return self._listening
+
     def on_cancel(self, callback: Callable[[str], None]) -> None:
         """Call `callback(job_id)` (on the listener thread) for every cancel published."""
         self._on_cancel = callback
@@ -90,6 +98,7 @@ class RedisJobNotifier(JobNotifier):
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
                 pubsub.subscribe(self._changes, self._cancels)
+                self._listening = True
                 if lost:
                     log.warning("job pub/sub listener reached Redis again")
                     lost = False
@@ -103,6 +112,7 @@ class RedisJobNotifier(JobNotifier):
                 lost = True
                 self._stop.wait(_RECONNECT_SECONDS)
             finally:
+                self._listening = False
                 pubsub.close()
 
     def _deliver(self, channel: bytes, data: bytes) -> None:

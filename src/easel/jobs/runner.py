@@ -14,7 +14,8 @@ one step. A job whose lease was lost stops the same way.
 
 Where a push channel already brings every cancel to the holding process
 (the celery executor's Redis pub/sub sets the in-process event), the store
-read is only the fallback for a lost message: `store_check_seconds` spaces
+read is only the fallback for a lost message: `store_check_seconds` (asked
+before each step, so it can fall to 0 while the channel is down) spaces
 those reads out, so a step costs no database round trip. The read after the
 last step, before the job is settled, always happens.
 """
@@ -59,7 +60,7 @@ class JobRunner:
         owner: str,
         lease: timedelta,
         progress_interval: float = 0.5,
-        store_check_seconds: float = 0.0,
+        store_check_seconds: Callable[[], float] = lambda: 0.0,
         notify: Callable[[str], None] = lambda job_id: None,
     ) -> None:
         self._store = store
@@ -136,7 +137,7 @@ class JobRunner:
         def progress(step: int, total: int) -> None:
             nonlocal last_write
             # a job cancelled inside a running batch stops here
-            due = time.monotonic() - last_store_check >= self._store_check_seconds
+            due = time.monotonic() - last_store_check >= self._store_check_seconds()
             check_stops(read_store=due)
             now = time.monotonic()
             if step < total and now - last_write < self._progress_interval:

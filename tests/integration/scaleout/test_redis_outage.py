@@ -8,8 +8,9 @@ error; once it is back both work again in the same process, with no restart.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -80,17 +81,30 @@ def test_pub_sub_drops_messages_while_redis_is_down_and_listens_again_after(
     worker.start()
     try:
         assert _cancel_reaches(api, heard)
+        assert worker.hears_cancels  # its runner may space out its store reads
         redis_server.stop()
         heard.clear()
         api.cancel("job-1")  # logged and dropped, never raised
         api.notify("job-1")
         assert not heard.wait(0.5)
+        # ... and must read the store after every step again until the listener is back
+        assert _eventually(lambda: not worker.hears_cancels)
         redis_server.start()
         # the worker's listener resubscribes on its own (every second while Redis is away)
         assert _cancel_reaches(api, heard)
+        assert worker.hears_cancels
     finally:
         api.stop()
         worker.stop()
+
+
+def _eventually(check: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + RECOVERY_SECONDS
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _cancel_reaches(api: RedisJobNotifier, heard: threading.Event) -> bool:

@@ -130,7 +130,7 @@ def run(
         lambda engine_id, params, load: PlainWork(engine_id),
         owner=OWNER,
         lease=timedelta(minutes=1),
-        store_check_seconds=store_check_seconds,
+        store_check_seconds=lambda: store_check_seconds,
     )
     runner.run([JOB], cancel=events)
 

@@ -30,7 +30,9 @@ def _key(info: ApiKeyInfo) -> ApiKey:
     )
 
 
-@router.get("", response_model=list[ApiKey], responses=error_responses(400, 401, 403, 429, 500, 503))
+@router.get(
+    "", response_model=list[ApiKey], responses=error_responses(400, 401, 403, 429, 500, 503)
+)
 async def list_keys(principal: CurrentPrincipal, services: AppServices) -> list[ApiKey]:
     """easel extension: the caller's API keys, oldest first, revoked ones included."""
     keys = await anyio.to_thread.run_sync(services.accounts.list_keys, principal.user_id)
