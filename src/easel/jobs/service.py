@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +24,7 @@ import anyio
 
 from easel.errors import Cancelled, Conflict, GenerationNotFound, InvalidRequest
 from easel.jobs.executors.base import Executor
-from easel.jobs.models import JobView
+from easel.jobs.models import FINAL_STATUSES, JobView
 from easel.jobs.notify import JobNotifier
 from easel.jobs.store import WORKER_STOPPED, IdempotencyClash, JobStore, NewJob
 from easel.storage.base import ArtifactStore
@@ -174,12 +173,21 @@ class JobService:
         return existing
 
     async def wait(self, job_id: str) -> JobView:
-        """Follow a job to its final state."""
-        # closed on return: the follower's subscription ends with the wait
-        async with aclosing(self.follow(job_id)) as views:
-            async for view in views:
-                if view.done:
+        """Wait for a job's final state. Until then only its status is read, on each
+        change: a sync request has no use for progress, and the whole row (its params
+        and artifacts) was most of an API process's reads while jobs ran."""
+        # subscribed before the first read, as in `follow`: no change is missed
+        with self._notifier.subscribe(job_id) as changed:
+            while True:
+                status = await anyio.to_thread.run_sync(self._store.status, job_id)
+                if status is None:
+                    break
+                if status in FINAL_STATUSES:
+                    view = await anyio.to_thread.run_sync(self._store.get, job_id)
+                    if view is None:
+                        break
                     return view
+                await changed.wait(self._notifier.poll_seconds)
         raise GenerationNotFound(f"id: the generation {job_id} no longer exists.")
 
     async def follow(self, job_id: str) -> AsyncGenerator[JobView, None]:

@@ -116,6 +116,11 @@ class JobStore:
             row = session.get(Job, job_id)
             return _view(row) if row is not None else None
 
+    def status(self, job_id: str) -> str | None:
+        """The job's status alone (None: no such job), for waiters that need only that."""
+        with self._db.session() as session:
+            return session.scalar(select(Job.status).where(Job.id == job_id))
+
     def find_for_key(self, api_key_id: str, ref: str) -> JobView | None:
         """A job of this API key by id or by its idempotency key; never another key's."""
         with self._db.session() as session:

@@ -67,7 +67,17 @@ class AdvancingStore:
         self._notify = notify
         self._step = 0
 
+        self.reads: list[str] = []
+
     def get(self, job_id: str) -> JobView:
+        self.reads.append("get")
+        return self._advance(job_id)
+
+    def status(self, job_id: str) -> str:
+        self.reads.append("status")
+        return self._advance(job_id).status
+
+    def _advance(self, job_id: str) -> JobView:
         current = view(*STEPS[self._step])
         if self._step + 1 < len(STEPS):
             self._step += 1  # the worker writes the next state and tells the notifier...
@@ -129,12 +139,15 @@ async def test_a_change_while_the_caller_holds_a_yielded_view_is_not_lost(tmp_pa
     assert seen == [0.25, 1.0]
 
 
-async def test_wait_ends_its_subscription_when_it_returns(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_wait_reads_only_the_status_until_the_end_and_ends_its_subscription(tmp_path) -> None:  # type: ignore[no-untyped-def]
     notifier = NeverPolls()
-    jobs = service(AdvancingStore(notifier.notify), notifier, tmp_path)
+    store = AdvancingStore(notifier.notify)
+    jobs = service(store, notifier, tmp_path)
     with anyio.fail_after(HANG_GUARD_SECONDS):
         final = await jobs.wait(JOB)
     assert final.status == "succeeded"
+    # each change was heard (none lost between a read and the wait); one full read at the end
+    assert store.reads == ["status", "status", "status", "get"]
     assert not notifier.has_waiters(JOB)
 
 
