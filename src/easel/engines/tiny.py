@@ -10,10 +10,11 @@ weights.
 
 Sizes were chosen so the sandbox is quick on a laptop CPU while the shapes
 match real SD: a UNet with block_out_channels (32, 64), two layers per block
-and cross-attention dim 32; CLIP text encoders of hidden size 32; and a VAE
-with four levels (8, 16, 32, 32), so a 512 px image gives a 64x64 latent as in
-real SD (the two-level VAE of the diffusers test-suite would run the UNet on
-256x256 latents at 512 px). One SD model is about 7 MB on disk; 512 px at 20
+and cross-attention dim 32; CLIP text encoders of hidden size 32 and 5 layers
+(SDXL's second: 48 and 10, see `_SDXL_TEXT_2_HIDDEN`); and a VAE with four
+levels (8, 16, 32, 32), so a 512 px image gives a 64x64 latent as in real SD
+(the two-level VAE of the diffusers test-suite would run the UNet on 256x256
+latents at 512 px). One SD model is about 7 MB on disk; 512 px at 20
 steps takes about 3.5 s on two CPU cores.
 
 Building is idempotent and safe across processes: a model is built into a
@@ -24,8 +25,9 @@ Architectures (`TINY_ARCHITECTURES`):
 
 - ``sd``: SD 1.x/2.x text-to-image (UNet2DConditionModel, AutoencoderKL,
   CLIPTextModel, CLIPTokenizer, PNDM scheduler as in SD 1.5).
-- ``sdxl``: SDXL (two text encoders, the second a CLIPTextModelWithProjection;
-  UNet with ``addition_embed_type="text_time"``; Euler scheduler).
+- ``sdxl``: SDXL (two text encoders, the second a CLIPTextModelWithProjection
+  wider than the first, as OpenCLIP bigG is wider than CLIP-L; UNet with
+  ``addition_embed_type="text_time"``; Euler scheduler).
 - ``sd-inpaint``: SD inpainting (UNet with 9 input channels).
 - ``sd-x4-upscaler``: the x4 upscaler (UNet with 7 input channels and noise
   level class embeddings, a DDPM ``low_res_scheduler``, a three-level VAE with
@@ -93,10 +95,16 @@ _BUILD_LOCK = threading.Lock()
 
 # Bumped when the architecture or initialisation changes, so stale sandbox
 # models built by an older easel are rebuilt rather than reused.
-TINY_VERSION = "4"
+TINY_VERSION = "5"
 
 _MAX_LENGTH = 77
 _TEXT_HIDDEN = 32
+# SDXL's second encoder (OpenCLIP bigG: 1280 wide, 32 layers) is wider than its
+# first (CLIP-L: 768) and deeper than 9 layers. diffusers' single-file loader
+# relies on both: it tells the encoders apart by width (with equal widths it
+# loads CLIP-L's weights into both) and recognises an SDXL checkpoint by bigG's
+# 10th layer (`resblocks.9`), so the tiny model keeps both properties.
+_SDXL_TEXT_2_HIDDEN, _SDXL_TEXT_2_LAYERS = 48, 10
 
 # Words the tiny tokenizer knows as whole tokens (everything else is spelled
 # out byte by byte, like a real byte-level BPE does for rare words). Covers
@@ -324,17 +332,24 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _text_encoder(vocab_size: int, *, seed: int, with_projection: bool = False) -> Any:
+def _text_encoder(
+    vocab_size: int,
+    *,
+    seed: int,
+    with_projection: bool = False,
+    hidden: int = _TEXT_HIDDEN,
+    layers: int = 5,
+) -> Any:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     config = CLIPTextConfig(
         vocab_size=vocab_size,
-        hidden_size=_TEXT_HIDDEN,
+        hidden_size=hidden,
         intermediate_size=37,
         num_attention_heads=4,
-        num_hidden_layers=5,
+        num_hidden_layers=layers,
         max_position_embeddings=_MAX_LENGTH,
-        projection_dim=_TEXT_HIDDEN,
+        projection_dim=hidden,
         hidden_act="gelu",
         layer_norm_eps=1e-5,
         **clip_special_tokens(),
@@ -460,14 +475,15 @@ def _sdxl_unet() -> Any:
         down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
         block_out_channels=(32, 64, 64),
-        cross_attention_dim=2 * _TEXT_HIDDEN,  # both encoders' hidden states, concatenated
+        # both encoders' hidden states, concatenated
+        cross_attention_dim=_TEXT_HIDDEN + _SDXL_TEXT_2_HIDDEN,
         attention_head_dim=(2, 4, 4),
         use_linear_projection=True,
         transformer_layers_per_block=(1, 1, 2),
         addition_embed_type="text_time",
         addition_time_embed_dim=time_dim,
         # six micro-conditioning ids, plus the pooled projection of encoder 2
-        projection_class_embeddings_input_dim=6 * time_dim + _TEXT_HIDDEN,
+        projection_class_embeddings_input_dim=6 * time_dim + _SDXL_TEXT_2_HIDDEN,
         sample_size=128,
     )
 
@@ -490,7 +506,13 @@ def _build_sdxl(directory: Path) -> None:
     pipe = StableDiffusionXLPipeline(
         vae=_vae(seed=11, scaling_factor=0.13025),
         text_encoder=_text_encoder(vocab_size, seed=12),
-        text_encoder_2=_text_encoder(vocab_size, seed=14, with_projection=True),
+        text_encoder_2=_text_encoder(
+            vocab_size,
+            seed=14,
+            with_projection=True,
+            hidden=_SDXL_TEXT_2_HIDDEN,
+            layers=_SDXL_TEXT_2_LAYERS,
+        ),
         tokenizer=tokenizer,
         tokenizer_2=tokenizer_2,
         unet=unet,

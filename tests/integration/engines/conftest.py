@@ -103,6 +103,11 @@ def tiny_sd_model(tiny_models: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_sdxl_model(tiny_models: Path) -> Path:
+    return tiny_models / "sdxl"
+
+
+@pytest.fixture(scope="session")
 def tiny_inpaint_model(tiny_models: Path) -> Path:
     return tiny_models / "sd-inpaint"
 

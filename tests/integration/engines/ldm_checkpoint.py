@@ -1,19 +1,29 @@
-"""Write a diffusers-layout SD 1.x model as one original (LDM/CompVis) `.safetensors` file.
+"""Write a diffusers-layout SD 1.x or SDXL model as one original `.safetensors` file.
 
-The single-file checkpoints users download (`v1-5-pruned-emaonly.safetensors`
-and its fine-tunes) keep the key names of the original latent-diffusion code:
+The single-file checkpoints users download (`v1-5-pruned-emaonly.safetensors`,
+`sd_xl_base_1.0.safetensors` and their fine-tunes) keep the key names of the
+original latent-diffusion (SD 1.x) and generative-models (SDXL) code:
 
-    model.diffusion_model.*             the UNet: input_blocks / middle_block / output_blocks
-    first_stage_model.*                 the VAE: encoder.down.* / decoder.up.* / mid.*
-    cond_stage_model.transformer.*      the CLIP text encoder (transformers' own names)
+    model.diffusion_model.*       the UNet: input_blocks / middle_block / output_blocks,
+                                  SDXL's added time/text embedding as label_emb.*
+    first_stage_model.*           the VAE: encoder.down.* / decoder.up.* / mid.*
+
+    SD 1.x:
+    cond_stage_model.transformer.*          the CLIP text encoder (transformers' names)
+    SDXL:
+    conditioner.embedders.0.transformer.*   the CLIP-L text encoder (transformers' names)
+    conditioner.embedders.1.model.*         the OpenCLIP bigG text encoder (open_clip's
+                                            names: transformer.resblocks.*, ln_final, ...)
 
 diffusers ships only the other direction (`diffusers.loaders.single_file_utils`
 converts original checkpoints to diffusers), so this is the inverse, written
-for the test-suite: enough of SD 1.x's layout (any number of levels, layers
-per block and attention placement, read from the model's configs) to turn the
-tiny SD model into the file a user would have. Every tensor of the model is
-written exactly once, unchanged except for the VAE's attention projections,
-which the original code holds as 1x1 convolutions.
+for the test-suite: enough of the layout (any number of levels, layers per
+block, transformer depth and attention placement, read from the model's
+configs) to turn the tiny SD and SDXL models into the files a user would have.
+Every tensor of the model is written exactly once, unchanged except for the
+VAE's attention projections, which the original code holds as 1x1
+convolutions, and OpenCLIP's attention inputs and text projection (fused and
+transposed; see `open_clip_state_dict`).
 """
 
 from __future__ import annotations
@@ -27,6 +37,8 @@ from typing import Any
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 TEXT_PREFIX = "cond_stage_model.transformer."
+SDXL_TEXT_PREFIX = "conditioner.embedders.0.transformer."
+OPEN_CLIP_PREFIX = "conditioner.embedders.1.model."
 
 # Files of a diffusers-layout model that are configuration, not weights: what
 # diffusers' `from_single_file` reads from `config` (its own hub download keeps
@@ -45,6 +57,9 @@ _UNET_TOP = {
     "conv_in": "input_blocks.0.0",
     "time_embedding.linear_1": "time_embed.0",
     "time_embedding.linear_2": "time_embed.2",
+    # SDXL's embedding of the pooled text and the size/crop conditioning
+    "add_embedding.linear_1": "label_emb.0.0",
+    "add_embedding.linear_2": "label_emb.0.2",
     "conv_norm_out": "out.0",
     "conv_out": "out.2",
 }
@@ -56,6 +71,19 @@ _VAE_ATTENTION = {
     "to_v": "v",
     "to_out.0": "proj_out",
 }
+_OPEN_CLIP_TOP = {
+    "embeddings.token_embedding.weight": "token_embedding.weight",
+    "embeddings.position_embedding.weight": "positional_embedding",  # a bare tensor there
+    "final_layer_norm.weight": "ln_final.weight",
+    "final_layer_norm.bias": "ln_final.bias",
+}
+_OPEN_CLIP_LAYER = {
+    "self_attn.out_proj": "attn.out_proj",
+    "layer_norm1": "ln_1",
+    "layer_norm2": "ln_2",
+    "mlp.fc1": "mlp.c_fc",
+    "mlp.fc2": "mlp.c_proj",
+}
 
 
 def _split(rest: str) -> tuple[str, str]:
@@ -65,7 +93,7 @@ def _split(rest: str) -> tuple[str, str]:
 
 
 def unet_key(key: str, config: dict[str, Any]) -> str:
-    """The original name of a diffusers `UNet2DConditionModel` parameter (SD 1.x)."""
+    """The original name of a diffusers `UNet2DConditionModel` parameter (SD 1.x, SDXL)."""
     per_block = config["layers_per_block"] + 1  # the resnets, then the down/upsampler
     module, param = _split(key)
     if module in _UNET_TOP:
@@ -128,19 +156,51 @@ def _vae_resnet(name: str) -> str:
     return "nin_shortcut" if name == "conv_shortcut" else name
 
 
-def text_key(key: str) -> str:
+def text_key(key: str, prefix: str = TEXT_PREFIX) -> str:
     """The original name of a CLIP text encoder parameter (transformers' names, wrapped).
 
     Recent transformers flatten `CLIPTextModel` (no `text_model.` level); the
     original checkpoints have it.
     """
-    return TEXT_PREFIX + (key if key.startswith("text_model.") else f"text_model.{key}")
+    return prefix + (key if key.startswith("text_model.") else f"text_model.{key}")
+
+
+def open_clip_state_dict(state: dict[str, Any]) -> dict[str, Any]:
+    """A `CLIPTextModelWithProjection` state dict under OpenCLIP's names (no prefix).
+
+    OpenCLIP's attention is `torch.nn.MultiheadAttention`: one `in_proj` holding
+    q, k and v stacked in that order (diffusers splits it in thirds). Its
+    `text_projection` is a matrix the pooled output is multiplied by
+    (`x @ text_projection`), so it is the transpose of transformers' linear weight.
+    """
+    import torch
+
+    out: dict[str, Any] = {}
+    qkv: dict[tuple[str, str], dict[str, Any]] = {}
+    for key, tensor in state.items():
+        if key == "text_projection.weight":
+            out["text_projection"] = tensor.T
+            continue
+        name = key.removeprefix("text_model.")
+        module, param = _split(name)
+        if name in _OPEN_CLIP_TOP:
+            out[_OPEN_CLIP_TOP[name]] = tensor
+        elif m := re.fullmatch(r"encoder\.layers\.(\d+)\.self_attn\.([qkv])_proj", module):
+            qkv.setdefault((m[1], param), {})[m[2]] = tensor
+        elif m := re.fullmatch(r"encoder\.layers\.(\d+)\.(.+)", module):
+            out[f"transformer.resblocks.{m[1]}.{_OPEN_CLIP_LAYER[m[2]]}.{param}"] = tensor
+        else:
+            raise ValueError(f"no original name for OpenCLIP parameter {key!r}")
+    for (layer, param), parts in qkv.items():
+        fused = torch.cat([parts["q"], parts["k"], parts["v"]])
+        out[f"transformer.resblocks.{layer}.attn.in_proj_{param}"] = fused
+    return out
 
 
 def original_state_dict(model_dir: Path) -> dict[str, Any]:
-    """The tensors of the SD 1.x model in `model_dir`, under their original names."""
+    """The tensors of the SD 1.x or SDXL model in `model_dir`, under their original names."""
     import diffusers
-    from transformers import CLIPTextModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     unet = diffusers.UNet2DConditionModel.from_pretrained(model_dir / "unet")
     vae = diffusers.AutoencoderKL.from_pretrained(model_dir / "vae")
@@ -157,13 +217,18 @@ def original_state_dict(model_dir: Path) -> dict[str, Any]:
         if ".mid_block.attentions." in key and key.endswith(".weight") and tensor.ndim == 2:
             tensor = tensor[:, :, None, None]  # the original attention uses 1x1 convolutions
         put(VAE_PREFIX + vae_key(key, dict(vae.config)), tensor)
+    sdxl = (model_dir / "text_encoder_2").is_dir()
     for key, tensor in text.state_dict().items():
-        put(text_key(key), tensor)
+        put(text_key(key, SDXL_TEXT_PREFIX if sdxl else TEXT_PREFIX), tensor)
+    if sdxl:
+        text_2 = CLIPTextModelWithProjection.from_pretrained(model_dir / "text_encoder_2")
+        for key, tensor in open_clip_state_dict(text_2.state_dict()).items():
+            put(OPEN_CLIP_PREFIX + key, tensor)
     return state
 
 
 def write_single_file(model_dir: Path, path: Path) -> Path:
-    """Save the SD 1.x model in `model_dir` as the original single-file checkpoint `path`."""
+    """Save the SD 1.x or SDXL model in `model_dir` as the original single file `path`."""
     from safetensors.torch import save_file
 
     save_file(original_state_dict(model_dir), str(path))

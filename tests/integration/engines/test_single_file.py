@@ -1,16 +1,19 @@
 """Single-file `.safetensors` checkpoints on the diffusers backend (`from_single_file`).
 
-The fixture is the tiny SD model written as the file a civitai / A1111 user
-has: one `.safetensors` in the original LDM/CompVis key layout
+The fixtures are the tiny SD and SDXL models written as the files a civitai /
+A1111 user has: one `.safetensors` in the original key layout
 (`ldm_checkpoint.py`), plus its configuration in the diffusers layout with
 no weights in it (what the `hf download` command in the error message
 fetches). With no weights beside the configuration, every tensor
-the engine runs must come out of the single file.
+the engine runs must come out of the single file. Loading and the missing
+configuration's message are tested on both (`checkpoint`), the other refusals
+on the SD file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,8 @@ from tests.integration.engines.conftest import (
     populate_hub_cache,
 )
 from tests.integration.engines.ldm_checkpoint import (
+    OPEN_CLIP_PREFIX,
+    SDXL_TEXT_PREFIX,
     TEXT_PREFIX,
     UNET_PREFIX,
     VAE_PREFIX,
@@ -33,9 +38,12 @@ from tests.integration.engines.ldm_checkpoint import (
     write_single_file,
 )
 
-# The repo diffusers infers for an SD 1.x checkpoint (an `input_blocks` UNet whose
-# cross-attention is not 1024 wide), and so the one easel looks up without `config`.
+# The repos diffusers infers for an SD 1.x checkpoint (an `input_blocks` UNet whose
+# cross-attention is not 1024 wide) and for an SDXL one (OpenCLIP bigG's
+# `resblocks.9` under conditioner.embedders.1), so the ones easel looks up
+# without `config`.
 SD15_REPO = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+SDXL_REPO = "stabilityai/stable-diffusion-xl-base-1.0"
 CONFIG_REPO = "easel-test/tiny-sd-config"
 
 
@@ -47,6 +55,51 @@ def single_file(tmp_path_factory: pytest.TempPathFactory, tiny_sd_model: Path) -
 @pytest.fixture(scope="module")
 def config_dir(tmp_path_factory: pytest.TempPathFactory, tiny_sd_model: Path) -> Path:
     return copy_configs(tiny_sd_model, tmp_path_factory.mktemp("config") / "tiny-sd-config")
+
+
+@pytest.fixture(scope="module")
+def sdxl_single_file(tmp_path_factory: pytest.TempPathFactory, tiny_sdxl_model: Path) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "tiny-sdxl.safetensors"
+    return write_single_file(tiny_sdxl_model, path)
+
+
+@pytest.fixture(scope="module")
+def sdxl_config_dir(tmp_path_factory: pytest.TempPathFactory, tiny_sdxl_model: Path) -> Path:
+    return copy_configs(tiny_sdxl_model, tmp_path_factory.mktemp("config") / "tiny-sdxl-config")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A tiny model in both layouts, and what an engine on it is configured with."""
+
+    family: str
+    model_dir: Path  # the diffusers layout
+    file: Path  # the same weights as one single file in the original layout
+    config: Path  # the configuration of model_dir, no weights
+    inferred_repo: str
+    modules: tuple[str, ...]  # the pipeline's components with weights
+
+
+@pytest.fixture(params=["sd1", "sdxl"])
+def checkpoint(request: pytest.FixtureRequest) -> Checkpoint:
+    value = request.getfixturevalue  # only the parameter's files get written
+    if request.param == "sd1":
+        return Checkpoint(
+            "sd1",
+            value("tiny_sd_model"),
+            value("single_file"),
+            value("config_dir"),
+            SD15_REPO,
+            ("unet", "vae", "text_encoder"),
+        )
+    return Checkpoint(
+        "sdxl",
+        value("tiny_sdxl_model"),
+        value("sdxl_single_file"),
+        value("sdxl_config_dir"),
+        SDXL_REPO,
+        ("unet", "vae", "text_encoder", "text_encoder_2"),
+    )
 
 
 @pytest.fixture
@@ -108,6 +161,67 @@ def test_the_fixture_has_the_original_key_layout(single_file: Path) -> None:
     assert infer_diffusers_model_type(state) == "v1"
 
 
+def test_the_sdxl_fixture_has_the_original_key_layout(sdxl_single_file: Path) -> None:
+    from diffusers.loaders.single_file_utils import infer_diffusers_model_type
+    from safetensors.torch import load_file
+
+    state = load_file(str(sdxl_single_file))
+    prefixes = (UNET_PREFIX, VAE_PREFIX, SDXL_TEXT_PREFIX, OPEN_CLIP_PREFIX)
+    assert all(k.startswith(prefixes) for k in state)
+    # Levels: two without attention, then one with two transformer blocks per attention.
+    unet = [
+        "label_emb.0.0.weight",  # the pooled text and size/crop embedding
+        "label_emb.0.2.bias",
+        "input_blocks.6.0.op.weight",  # level 1's downsampler
+        "input_blocks.8.1.transformer_blocks.1.attn2.to_k.weight",  # level 2, depth 2
+        "middle_block.1.transformer_blocks.1.ff.net.2.weight",
+        "output_blocks.2.2.conv.weight",  # the upsampler after a resnet and attention
+        "output_blocks.5.1.conv.weight",  # the upsampler after a resnet alone
+    ]
+    absent = [
+        "input_blocks.4.1.proj_in.weight",  # no attention on level 1
+        "input_blocks.8.1.transformer_blocks.2.attn1.to_q.weight",  # depth 2, not 3
+        "output_blocks.8.1.conv.weight",  # the last level has no upsampler
+    ]
+    vae = ["decoder.up.3.upsample.conv.weight", "encoder.mid.attn_1.q.weight"]
+    clip_l = [
+        "text_model.embeddings.position_embedding.weight",
+        "text_model.encoder.layers.4.self_attn.q_proj.weight",
+    ]
+    open_clip = [
+        "token_embedding.weight",
+        "positional_embedding",
+        "transformer.resblocks.9.attn.in_proj_weight",
+        "transformer.resblocks.9.attn.in_proj_bias",
+        "transformer.resblocks.0.attn.out_proj.weight",
+        "transformer.resblocks.0.ln_1.weight",
+        "transformer.resblocks.0.ln_2.bias",
+        "transformer.resblocks.0.mlp.c_fc.weight",
+        "transformer.resblocks.0.mlp.c_proj.bias",
+        "ln_final.weight",
+        "text_projection",
+    ]
+    expected = (
+        [UNET_PREFIX + k for k in unet]
+        + [VAE_PREFIX + k for k in vae]
+        + [SDXL_TEXT_PREFIX + k for k in clip_l]
+        + [OPEN_CLIP_PREFIX + k for k in open_clip]
+    )
+    for key in expected:
+        assert key in state, key
+    for key in absent:
+        assert UNET_PREFIX + key not in state, key
+    assert state[VAE_PREFIX + "encoder.mid.attn_1.q.weight"].ndim == 4
+    # OpenCLIP keeps q, k and v in one projection, and its own names throughout.
+    width = state[OPEN_CLIP_PREFIX + "positional_embedding"].shape[-1]
+    assert state[OPEN_CLIP_PREFIX + "transformer.resblocks.9.attn.in_proj_weight"].shape == (
+        3 * width,
+        width,
+    )
+    assert not [k for k in state if k.startswith(OPEN_CLIP_PREFIX) and "_model." in k]
+    assert infer_diffusers_model_type(state) == "xl_base"
+
+
 def test_the_config_directory_holds_no_weights(config_dir: Path) -> None:
     assert (config_dir / "model_index.json").is_file()
     assert (config_dir / "unet" / "config.json").is_file()
@@ -118,20 +232,19 @@ def test_the_config_directory_holds_no_weights(config_dir: Path) -> None:
 # --------------------------------------------------------------------------- loading
 
 
-def test_every_tensor_comes_from_the_single_file(
-    tmp_path: Path, single_file: Path, config_dir: Path, tiny_sd_model: Path
-) -> None:
+def test_every_tensor_comes_from_the_single_file(tmp_path: Path, checkpoint: Checkpoint) -> None:
     import diffusers
     import torch
 
-    engine = _engine(tmp_path, model=str(single_file), config=str(config_dir))
+    config = str(checkpoint.config)
+    engine = _engine(tmp_path, family=checkpoint.family, model=str(checkpoint.file), config=config)
     engine.generate([make_request()])
     pipe = engine.backend._pipes["text-to-image"]  # type: ignore[attr-defined]
-    assert type(pipe).__name__ == "StableDiffusionPipeline"
-    reference = diffusers.StableDiffusionPipeline.from_pretrained(
-        str(tiny_sd_model), safety_checker=None, requires_safety_checker=False
-    )
-    for name in ("unet", "vae", "text_encoder"):
+    reference = diffusers.DiffusionPipeline.from_pretrained(str(checkpoint.model_dir))
+    assert type(pipe) is type(reference)
+    with_weights = [n for n, m in reference.components.items() if isinstance(m, torch.nn.Module)]
+    assert sorted(with_weights) == sorted(checkpoint.modules)
+    for name in checkpoint.modules:
         loaded, expected = getattr(pipe, name).state_dict(), getattr(reference, name).state_dict()
         assert loaded.keys() == expected.keys(), name
         different = [k for k in expected if not torch.equal(loaded[k], expected[k])]
@@ -140,15 +253,21 @@ def test_every_tensor_comes_from_the_single_file(
 
 
 def test_single_file_generates_the_same_images_as_the_diffusers_layout(
-    tmp_path: Path, single_file: Path, config_dir: Path, tiny_sd_model: Path
+    tmp_path: Path, checkpoint: Checkpoint
 ) -> None:
     """Byte-identical PNGs: the same tensors, configs and seeds run the same float ops."""
     requests = [
         make_request(prompts="a lighthouse", seeds=[21, 22]),
         make_request("image-to-image", seeds=[5], init_image=noise_image(seed=3)),
     ]
-    single = _engine(tmp_path / "single", model=str(single_file), config=str(config_dir))
-    layout = _engine(tmp_path / "layout", model=str(tiny_sd_model))
+    family = checkpoint.family
+    single = _engine(
+        tmp_path / "single",
+        family=family,
+        model=str(checkpoint.file),
+        config=str(checkpoint.config),
+    )
+    layout = _engine(tmp_path / "layout", family=family, model=str(checkpoint.model_dir))
     got = [png(i.image) for r in single.generate(requests) for i in r.images]
     expected = [png(i.image) for r in layout.generate(requests) for i in r.images]
     assert len(got) == 3
@@ -182,20 +301,18 @@ def test_a_single_file_inpainting_model_serves_masking(
 
 @pytest.mark.parametrize("configured", [True, False], ids=["config-repo-id", "inferred"])
 def test_the_configuration_comes_from_the_hub_cache(
-    tmp_path: Path,
-    single_file: Path,
-    config_dir: Path,
-    tiny_sd_model: Path,
-    hub_cache: Path,
-    configured: bool,
+    tmp_path: Path, checkpoint: Checkpoint, hub_cache: Path, configured: bool
 ) -> None:
     # Without `config`, easel looks up the repo diffusers infers for the file.
-    populate_hub_cache(hub_cache, CONFIG_REPO if configured else SD15_REPO, config_dir)
+    repo = CONFIG_REPO if configured else checkpoint.inferred_repo
+    populate_hub_cache(hub_cache, repo, checkpoint.config)
     fields = {"config": CONFIG_REPO} if configured else {}
-    engine = _engine(tmp_path / "single", model=str(single_file), **fields)
+    family = checkpoint.family
+    engine = _engine(tmp_path / "single", family=family, model=str(checkpoint.file), **fields)
     request = make_request(prompts="a lighthouse", seeds=[21])
+    layout = _engine(tmp_path / "layout", family=family, model=str(checkpoint.model_dir))
     (got,) = engine.generate([request])
-    (expected,) = _engine(tmp_path / "layout", model=str(tiny_sd_model)).generate([request])
+    (expected,) = layout.generate([request])
     assert png(got.images[0].image) == png(expected.images[0].image)
 
 
@@ -203,16 +320,18 @@ def test_the_configuration_comes_from_the_hub_cache(
 
 
 def test_a_missing_configuration_is_a_clear_400(
-    tmp_path: Path, single_file: Path, hub_cache: Path
+    tmp_path: Path, checkpoint: Checkpoint, hub_cache: Path
 ) -> None:
-    engine = _engine(tmp_path, model=str(single_file))
+    engine = _engine(tmp_path, family=checkpoint.family, model=str(checkpoint.file))
     with pytest.raises(InvalidRequest) as caught:
         engine.generate([make_request()])
     message = caught.value.message
+    repo = checkpoint.inferred_repo
     assert caught.value.status == 400
-    assert "Engine civitai-sd cannot load the single-file checkpoint tiny-sd.safetensors" in message
-    assert f"({SD15_REPO}) is not in the Hugging Face cache" in message
-    fetch = f"hf download {SD15_REPO} --include '*.json' --include '*.txt' --include '*.model'"
+    name = checkpoint.file.name
+    assert f"Engine civitai-sd cannot load the single-file checkpoint {name}" in message
+    assert f"({repo}) is not in the Hugging Face cache" in message
+    fetch = f"hf download {repo} --include '*.json' --include '*.txt' --include '*.model'"
     assert fetch in message
     assert "Set the engine's config to a local diffusers-layout directory" in message
     assert not engine.loaded  # type: ignore[attr-defined]
