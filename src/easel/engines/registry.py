@@ -297,7 +297,7 @@ class EngineRegistry:
             backend = cls(spec, fast=self.fast, **kwargs)
         elif spec.kind == "relight":
             backend = _import("easel.engines.backends.relight", "build_relight_engine")(
-                spec, **kwargs
+                spec, fast=self.fast, **kwargs
             )
         elif spec.family == "latent-upscaler":
             cls = _import("easel.engines.backends.diffusers", "LatentUpscaleEngine")

@@ -25,6 +25,7 @@ from easel.engines.tiny import ensure_tiny_model
 
 SD_ENGINE = "stable-diffusion-v1-6"
 SDXL_ENGINE = "stable-diffusion-xl-1024-v1-0"
+RELIGHT_ENGINE = "stable-image-replace-background-and-relight"
 SD3_ENGINE = "sd3.5-large"
 INPAINT_ENGINE = "stable-inpainting-v1-0"
 LATENT_UPSCALER = "stable-diffusion-x4-latent-upscaler"

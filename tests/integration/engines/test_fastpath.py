@@ -29,6 +29,7 @@ from easel.engines.fastpath import (
 )
 from easel.engines.registry import EngineRegistry
 from tests.integration.engines.conftest import (
+    RELIGHT_ENGINE,
     SD_ENGINE,
     SDXL_ENGINE,
     make_request,
@@ -160,11 +161,26 @@ def test_compiled_unet_is_warmed_at_load_and_reused(tiny_models: Path) -> None:
     assert png(first) == png(second)
 
 
-def test_registry_hands_its_settings_to_the_diffusers_engines(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sandbox", "diffusers"])
+def test_registry_hands_its_settings_to_the_diffusers_engines(tmp_path: Path, backend: str) -> None:
     fast = FastPathSettings(channels_last=True)
-    registry = EngineRegistry(default_engines(), data_dir=tmp_path, device="cpu", fast=fast)
-    backend = registry.get(SD_ENGINE).backend  # type: ignore[attr-defined]
-    assert backend.fast is fast and backend.plan.channels_last
+    # real weights (never loaded here) or the sandbox's tiny ones
+    real = {
+        SD_ENGINE: {"model": "org/weights"},
+        RELIGHT_ENGINE: {"model": "org/inpainting", "mask_model": "u2net.pth"},
+    }
+    specs = [
+        spec.model_copy(
+            update={"backend": backend, **(real[spec.id] if backend == "diffusers" else {})}
+        )
+        for spec in default_engines()
+        if spec.id in real
+    ]
+    registry = EngineRegistry(specs, data_dir=tmp_path, device="cpu", fast=fast)
+    generate = registry.get(SD_ENGINE).backend  # type: ignore[attr-defined]
+    painter = registry.get(RELIGHT_ENGINE).backend.painter  # type: ignore[attr-defined]
+    for engine in (generate, painter):
+        assert engine.fast is fast and engine.plan.channels_last
 
 
 def test_configure_torch_sets_cudnn_only_for_cuda_plans(

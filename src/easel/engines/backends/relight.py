@@ -62,6 +62,7 @@ from easel.engines.base import (
     Loadable,
     ProgressCallback,
 )
+from easel.engines.fastpath import FastPathSettings
 from easel.engines.lighting import LightDirection, compose, light_map
 from easel.errors import InvalidRequest
 
@@ -105,12 +106,17 @@ def segmenter_spec(spec: EngineSpec) -> EngineSpec:
 
 
 def build_relight_engine(
-    spec: EngineSpec, *, device: str = "cpu", dtype: str = "float32"
+    spec: EngineSpec,
+    *,
+    device: str = "cpu",
+    dtype: str = "float32",
+    fast: FastPathSettings | None = None,
 ) -> RelightEngine:
-    """The engine on real weights: `spec.model` paints, `spec.mask_model` cuts out."""
+    """The engine on real weights: `spec.model` paints (with the `[engine.fast]` settings of
+    every diffusers engine), `spec.mask_model` cuts out."""
     return RelightEngine(
         spec,
-        painter=DiffusersEngine(painter_spec(spec), device=device, dtype=dtype),
+        painter=DiffusersEngine(painter_spec(spec), device=device, dtype=dtype, fast=fast),
         segmenter=SegmentEngine(segmenter_spec(spec), device=device, dtype=dtype),
     )
 

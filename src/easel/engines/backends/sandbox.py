@@ -195,14 +195,19 @@ class SandboxControlEngine(_TinyModels, ControlEngine):
 
 
 def sandbox_relight_engine(
-    spec: EngineSpec, *, models_dir: Path, device: str = "cpu", dtype: str = "float32"
+    spec: EngineSpec,
+    *,
+    models_dir: Path,
+    device: str = "cpu",
+    dtype: str = "float32",
+    fast: FastPathSettings | None = None,
 ) -> RelightEngine:
     """A relight engine on the tiny models: its family's inpainting model and a tiny U²-Net."""
     cutout = segmenter_spec(spec).model_copy(update={"model": None})  # the tiny u2net
     return RelightEngine(
         spec,
         painter=SandboxEngine(
-            painter_spec(spec), models_dir=models_dir, device=device, dtype=dtype
+            painter_spec(spec), models_dir=models_dir, device=device, dtype=dtype, fast=fast
         ),
         segmenter=SandboxSegmentEngine(cutout, models_dir=models_dir, device=device, dtype=dtype),
     )
@@ -230,7 +235,7 @@ def create_sandbox_engine(
     """The sandbox engine for `spec`, building its tiny model under `models_dir` on first use.
 
     `fast` reaches the engines that run on `DiffusersEngine` (generate, inpaint,
-    edit, diffusion upscale).
+    edit, diffusion upscale, relight's painter).
     """
     if spec.kind == "video":
         return SandboxVideoEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
@@ -241,7 +246,9 @@ def create_sandbox_engine(
     if spec.kind == "edit":
         return SandboxEditEngine(spec, models_dir=models_dir, device=device, dtype=dtype, fast=fast)
     if spec.kind == "relight":
-        return sandbox_relight_engine(spec, models_dir=models_dir, device=device, dtype=dtype)
+        return sandbox_relight_engine(
+            spec, models_dir=models_dir, device=device, dtype=dtype, fast=fast
+        )
     if spec.family == "u2net":
         return SandboxSegmentEngine(spec, models_dir=models_dir, device=device, dtype=dtype)
     if spec.family == "latent-upscaler":
