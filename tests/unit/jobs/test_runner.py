@@ -135,6 +135,13 @@ def run(
     runner.run([JOB], cancel=events)
 
 
+def assert_cancelled_uncharged(store: JobStore, billing: BillingService, org: str) -> None:
+    view = store.get(JOB)
+    assert view is not None and view.status == "cancelled"
+    assert view.credits_charged_milli == 0
+    assert billing.available_credits(org) == 10  # the reservation went back
+
+
 def test_without_a_push_channel_the_store_is_read_after_every_step(
     store: CountingStore, tmp_path: Path
 ) -> None:
@@ -147,10 +154,8 @@ def test_a_cancel_in_the_store_alone_stops_the_job_within_one_step(
 ) -> None:
     engine = StepEngine(act_at=3, act=lambda: store.request_cancel(JOB))
     run(store, engine, tmp_path, store_check_seconds=0)
-    view = store.get(JOB)
-    assert view is not None and view.status == "cancelled"
+    assert_cancelled_uncharged(store, billing, org)
     assert engine.steps_run == 3  # the read after step 3 saw it
-    assert billing.available_credits(org) == 10
 
 
 def test_with_a_push_channel_steps_skip_the_store_but_settling_reads_it(
@@ -168,11 +173,9 @@ def test_with_a_push_channel_the_event_stops_the_job_within_one_step(
     events = {JOB: threading.Event()}
     engine = StepEngine(act_at=2, act=events[JOB].set)
     run(store, engine, tmp_path, store_check_seconds=3600, events=events)
-    view = store.get(JOB)
-    assert view is not None and view.status == "cancelled"
+    assert_cancelled_uncharged(store, billing, org)
     assert engine.steps_run == 2
     assert store.cancel_reads == 0
-    assert billing.available_credits(org) == 10
 
 
 def test_a_cancel_whose_message_was_lost_is_still_never_charged(
@@ -182,7 +185,4 @@ def test_a_cancel_whose_message_was_lost_is_still_never_charged(
     # to its end, and the read before settling cancels it instead of charging
     engine = StepEngine(act_at=2, act=lambda: store.request_cancel(JOB))
     run(store, engine, tmp_path, store_check_seconds=3600)
-    view = store.get(JOB)
-    assert view is not None and view.status == "cancelled"
-    assert view.credits_charged_milli == 0
-    assert billing.available_credits(org) == 10
+    assert_cancelled_uncharged(store, billing, org)
