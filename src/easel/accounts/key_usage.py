@@ -11,6 +11,7 @@ that much of it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ from sqlalchemy import case, update
 from easel.background import Periodic
 from easel.db.engine import Database
 from easel.db.models import ApiKey
+
+log = logging.getLogger("easel.accounts")
 
 FLUSH_INTERVAL_SECONDS = 5.0
 
@@ -67,6 +70,10 @@ class KeyUsageRecorder:
         self._writer.start()
 
     def close(self) -> None:
-        """Stop the thread and write what is still pending."""
+        """Stop the thread and write what is still pending (logged, not raised, if the
+        database refuses: shutting down must go on)."""
         self._writer.stop()
-        self.flush()
+        try:
+            self.flush()
+        except Exception:
+            log.exception("last use of %d API keys lost at shutdown", len(self._pending))

@@ -103,9 +103,13 @@ class UsageService:
         self._writer.start()
 
     def close(self) -> None:
-        """Stop the thread and write what is still queued."""
+        """Stop the thread and write what is still queued (logged, not raised, if the
+        database refuses: shutting down must go on)."""
         self._writer.stop()
-        self.flush()
+        try:
+            self.flush()
+        except Exception:
+            log.exception("request log: %d rows lost at shutdown", len(self._queued))
 
     def recent(
         self, *, limit: int = 100, organization_id: str | None = None

@@ -3,6 +3,7 @@ the recorder writes every key's last use in one batch."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,3 +99,18 @@ def test_close_flushes_what_the_thread_has_not(database: Database) -> None:
     accounts.authenticate(secret)
     recorder.close()
     assert last_used(accounts)[key_id] is not None
+
+
+def test_closing_with_the_database_gone_logs_the_loss_and_does_not_raise(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'never-migrated.db'}")
+    try:
+        recorder = KeyUsageRecorder(db, interval=3600)
+        recorder.start()
+        recorder.touch("key-1")
+        with caplog.at_level(logging.ERROR, logger="easel.accounts"):
+            recorder.close()  # shutdown goes on: the app still stops its jobs and workers
+        assert "last use of 1 API keys lost at shutdown" in caplog.text
+    finally:
+        db.dispose()

@@ -97,3 +97,18 @@ def test_a_full_queue_drops_new_rows_and_says_so(
         assert log.flush() == 2
     assert "1 rows dropped" in caplog.text
     assert written(database) == ["req-2", "req-1"]
+
+
+def test_closing_with_the_database_gone_logs_the_loss_and_does_not_raise(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'never-migrated.db'}")
+    try:
+        log = UsageService(db, interval=3600)
+        log.start()
+        log.record(entry(1))
+        with caplog.at_level(logging.ERROR, logger="easel.usage"):
+            log.close()  # shutdown goes on: the app still stops its jobs and workers
+        assert "1 rows lost at shutdown" in caplog.text
+    finally:
+        db.dispose()
