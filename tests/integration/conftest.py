@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import die_with_parent
+
 MODELS_DIR_ENV = "EASEL_TEST_MODELS_DIR"
 KEY_LINE = re.compile(r"API key \(shown once, keep it safe\): (sk-\S+)")
 
@@ -68,6 +70,7 @@ def start_server(
                 str(data_dir),
             ],
             stdout=log_file,
+            preexec_fn=die_with_parent,
             stderr=subprocess.STDOUT,
             env=full_env,
             text=True,

@@ -30,6 +30,7 @@ from mcp import StdioServerParameters
 import easel
 from tests.images import noise_png
 from tests.integration.conftest import RunningServer, free_port
+from tests.processes import die_with_parent
 
 SRC = str(Path(easel.__file__).resolve().parents[1])
 
@@ -69,6 +70,7 @@ async def over_http(server: RunningServer, out: Path) -> AsyncIterator[MCPClient
         [*command, "--port", str(port), "--output-dir", str(out)],
         env=mcp_env(server),
         stdout=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
         stderr=subprocess.PIPE,
         text=True,
     )

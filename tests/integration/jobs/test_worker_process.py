@@ -28,6 +28,7 @@ from easel.jobs.models import JobView
 from easel.jobs.service import Submission
 from easel.wiring import Core, build_core
 from tests.factories import TestAccount, make_account, make_settings
+from tests.processes import die_with_parent
 
 SD = "stable-diffusion-v1-6"
 REPO = Path(__file__).resolve().parents[3]
@@ -59,6 +60,7 @@ class Api:
             cwd=REPO,
             env=self.env,
             stdout=subprocess.PIPE,
+            preexec_fn=die_with_parent,
             stderr=subprocess.STDOUT,
             text=True,
         )

@@ -33,6 +33,7 @@ from tests.integration.conftest import (
     start_server,
     stop_server,
 )
+from tests.processes import die_with_parent
 
 BUCKET = "easel-test"
 LEASE_SECONDS = 5
@@ -74,6 +75,7 @@ class PrivateRedis:
                 str(self._dir),
             ],
             stdout=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
             stderr=subprocess.DEVNULL,
         )
         import redis
@@ -106,6 +108,7 @@ class MotoServer:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
                 stdout=handle,
+                preexec_fn=die_with_parent,
                 stderr=subprocess.STDOUT,
             )
 
@@ -130,6 +133,7 @@ def start_worker(
         process = subprocess.Popen(
             [sys.executable, "-m", *module],
             stdout=log,
+            preexec_fn=die_with_parent,
             stderr=subprocess.STDOUT,
             env=env,
             cwd=cwd,
