@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from multiprocessing.connection import Connection
@@ -40,7 +39,7 @@ from easel.jobs.executors.channel import Channel
 from easel.jobs.executors.inprocess import InProcessExecutor
 from easel.jobs.executors.processes import ProcessExecutor, spawn_workers
 from easel.jobs.lease import LeaseKeeper
-from easel.jobs.notify import JobNotifier
+from easel.jobs.notify import ChangeHint, JobNotifier
 from easel.jobs.runner import JobRunner
 from easel.jobs.scheduler import FairScheduler, SchedulerLimits
 from easel.jobs.service import JobService
@@ -260,7 +259,7 @@ def build_executor(
     store: JobStore,
     leases: LeaseKeeper,
     *,
-    notify: Callable[[str], None],
+    notify: ChangeHint,
 ) -> Executor:
     jobs = settings.jobs
     scheduler = FairScheduler(
@@ -310,7 +309,7 @@ def build_worker(
     settings: Settings,
     device: str,
     *,
-    notify: Callable[[str], None],
+    notify: ChangeHint,
     engine_source: EngineSource | None = None,
 ) -> Worker:
     """Build a worker for `device` ("cuda:1", "cpu"); `notify` hears of every job change."""
@@ -346,7 +345,12 @@ def run_worker(settings: Settings, connection: Connection, device: str) -> None:
         format=f"%(asctime)s %(levelname)s %(name)s [worker {device}] %(message)s",
     )
     channel = Channel(connection)
-    worker = build_worker(settings, device, notify=lambda job_id: loop.job_changed(job_id))
+    loop: WorkerLoop
+
+    def job_changed(job_id: str, *, still_open: bool = False) -> None:
+        loop.job_changed(job_id, still_open=still_open)
+
+    worker = build_worker(settings, device, notify=job_changed)
     freeze_long_lived()  # what startup made lives as long as the process
     loop = WorkerLoop(
         channel,

@@ -7,6 +7,10 @@ A follower subscribes *before* it reads the job and keeps its subscription
 while it reads, hands the job on and waits: a change that lands anywhere in
 between leaves the subscription set, so its next wait returns at once instead
 of sleeping until the next poll (the lost wake-up of wait-after-read).
+
+A hint may say the job is `still_open` (it started, or only its progress
+moved): a waiter that wants the final state alone need not read the store
+for it. Any other hint may have settled the job.
 """
 
 from __future__ import annotations
@@ -16,6 +20,13 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
+
+
+class ChangeHint(Protocol):
+    """How a runner tells waiters a job changed (`JobNotifier.notify`'s signature)."""
+
+    def __call__(self, job_id: str, *, still_open: bool = False) -> None: ...
 
 
 class Subscription:
@@ -24,10 +35,22 @@ class Subscription:
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
+        self._maybe_settled = False
 
-    def _wake(self) -> None:  # any thread
+    def _wake(self, still_open: bool) -> None:  # any thread
         if not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._changed.set)
+            self._loop.call_soon_threadsafe(self._mark, still_open)
+
+    def _mark(self, still_open: bool) -> None:  # on the loop, so flag and event agree
+        if not still_open:
+            self._maybe_settled = True
+        self._changed.set()
+
+    def maybe_settled(self) -> bool:
+        """Whether a change heard since the last call may have settled the job (consumes
+        it); False when every one said the job was still open."""
+        settled, self._maybe_settled = self._maybe_settled, False
+        return settled
 
     async def wait(self, timeout: float) -> bool:
         """Return True at once if the job changed since the last wait (or since subscribing),
@@ -50,11 +73,11 @@ class JobNotifier:
         self._lock = threading.Lock()
         self._waiters: defaultdict[str, set[Subscription]] = defaultdict(set)
 
-    def notify(self, job_id: str) -> None:
+    def notify(self, job_id: str, *, still_open: bool = False) -> None:
         with self._lock:
             waiters = list(self._waiters.get(job_id, ()))
         for waiter in waiters:
-            waiter._wake()
+            waiter._wake(still_open)
 
     @contextmanager
     def subscribe(self, job_id: str) -> Iterator[Subscription]:

@@ -31,6 +31,8 @@ from easel.jobs.notify import JobNotifier
 log = logging.getLogger("easel.jobs")
 
 _RECONNECT_SECONDS = 1.0
+# appended to a change hint that says the job is still open (job ids are hex)
+_OPEN = ":open"
 
 
 class RedisJobNotifier(JobNotifier):
@@ -52,10 +54,10 @@ class RedisJobNotifier(JobNotifier):
 
     # -- publishing ------------------------------------------------------------------------
 
-    def notify(self, job_id: str) -> None:
+    def notify(self, job_id: str, *, still_open: bool = False) -> None:
         """Wake this process's waiters at once, and every other process's through Redis."""
-        super().notify(job_id)
-        self._publish(self._changes, job_id)
+        super().notify(job_id, still_open=still_open)
+        self._publish(self._changes, f"{job_id}{_OPEN}" if still_open else job_id)
 
     def cancel(self, job_id: str) -> None:
         """Ask whichever worker holds `job_id` to stop it now."""
@@ -116,9 +118,10 @@ class RedisJobNotifier(JobNotifier):
                 pubsub.close()
 
     def _deliver(self, channel: bytes, data: bytes) -> None:
-        job_id = data.decode()
+        message = data.decode()
         if channel.decode() == self._cancels:
             if self._on_cancel is not None:
-                self._on_cancel(job_id)
+                self._on_cancel(message)
         else:
-            super().notify(job_id)
+            job_id = message.removesuffix(_OPEN)
+            super().notify(job_id, still_open=job_id != message)

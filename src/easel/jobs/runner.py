@@ -31,11 +31,16 @@ from datetime import timedelta
 from easel.engines.base import EngineSource, GeneratedOutput
 from easel.errors import Cancelled, EaselError
 from easel.jobs.models import Artifact, JobView
+from easel.jobs.notify import ChangeHint
 from easel.jobs.store import JobStore
 from easel.jobs.work import Work, WorkDecoder
 from easel.storage.base import ArtifactStore
 
 log = logging.getLogger("easel.jobs")
+
+
+def _no_one(job_id: str, *, still_open: bool = False) -> None:
+    """The default `notify`: nobody waits in this process."""
 
 
 class _Stop:
@@ -61,7 +66,7 @@ class JobRunner:
         lease: timedelta,
         progress_interval: float = 0.5,
         store_check_seconds: Callable[[], float] = lambda: 0.0,
-        notify: Callable[[str], None] = lambda job_id: None,
+        notify: ChangeHint = _no_one,
     ) -> None:
         self._store = store
         self._artifacts = artifacts
@@ -84,7 +89,7 @@ class JobRunner:
             if (view := self._store.mark_running(job_id, owner=self.owner, lease=self._lease))
         ]
         for view in live:
-            self._notify(view.id)
+            self._notify(view.id, still_open=True)
         works = {view.id: work for view in live if (work := self._load(view)) is not None}
         by_engine: dict[str, list[str]] = {}
         for job_id, work in works.items():
@@ -146,7 +151,7 @@ class JobRunner:
             for job_id in job_ids:
                 if job_id not in stopped:
                     self._store.set_progress(job_id, step / total, owner=self.owner)
-                    self._notify(job_id)
+                    self._notify(job_id, still_open=True)
 
         try:
             engine = self._engines.get(engine_id)

@@ -173,9 +173,11 @@ class JobService:
         return existing
 
     async def wait(self, job_id: str) -> JobView:
-        """Wait for a job's final state. Until then only its status is read, on each
-        change: a sync request has no use for progress, and the whole row (its params
-        and artifacts) was most of an API process's reads while jobs ran."""
+        """Wait for a job's final state. A sync request has no use for progress: its
+        status is read only when a change may have settled the job (or on the poll),
+        never for a hint that it started or progressed, and the whole row once, at
+        the end. Status reads on every progress notice were a quarter of an API
+        process's CPU per generation."""
         # subscribed before the first read, as in `follow`: no change is missed
         with self._notifier.subscribe(job_id) as changed:
             while True:
@@ -187,7 +189,9 @@ class JobService:
                     if view is None:
                         break
                     return view
-                await changed.wait(self._notifier.poll_seconds)
+                while await changed.wait(self._notifier.poll_seconds):
+                    if changed.maybe_settled():
+                        break  # read the status again
         raise GenerationNotFound(f"id: the generation {job_id} no longer exists.")
 
     async def follow(self, job_id: str) -> AsyncGenerator[JobView, None]:

@@ -74,9 +74,9 @@ class WorkerLoop:
         self._events: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
-    def job_changed(self, job_id: str) -> None:
+    def job_changed(self, job_id: str, *, still_open: bool = False) -> None:
         """The runner's `notify`: forwards the hint to the API process's waiters."""
-        self._send(JobChanged(job_id))
+        self._send(JobChanged(job_id, still_open))
 
     def serve(self) -> None:
         self._leases.start()

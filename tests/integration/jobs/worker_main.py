@@ -76,7 +76,10 @@ def main(job_id: str) -> None:
     log = Path(os.environ["EASEL_TEST_STEP_LOG"])
     specs = {spec.id: spec for spec in settings.engines}
     worker = build_worker(
-        settings, "cpu", notify=lambda job_id: None, engine_source=SlowEngines(specs, log)
+        settings,
+        "cpu",
+        notify=lambda job_id, *, still_open=False: None,
+        engine_source=SlowEngines(specs, log),
     )
     worker.leases.start()
     print("ready", flush=True)

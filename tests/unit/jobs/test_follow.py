@@ -163,3 +163,39 @@ async def test_a_subscription_remembers_changes_until_it_waits(changes: int) -> 
         # consumed, however many notifications it gathered: the next wait times out
         assert not await changed.wait(0.01)
     assert not notifier.has_waiters(JOB)
+
+
+async def test_wait_reads_nothing_for_hints_that_the_job_is_still_open(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    notifier = NeverPolls()
+    state = {"view": view("running", 0.0)}
+    reads: list[str] = []
+
+    class Store:
+        def status(self, job_id: str) -> str:
+            reads.append("status")
+            return state["view"].status
+
+        def get(self, job_id: str) -> JobView:
+            reads.append("get")
+            return state["view"]
+
+    jobs = service(Store(), notifier, tmp_path)
+    async with anyio.create_task_group() as tasks:
+        finished: list[JobView] = []
+
+        async def wait() -> None:
+            finished.append(await jobs.wait(JOB))
+
+        tasks.start_soon(wait)
+        with anyio.fail_after(HANG_GUARD_SECONDS):
+            while not notifier.has_waiters(JOB):
+                await anyio.sleep(0)
+            for step in range(1, 6):  # the worker's progress hints
+                state["view"] = view("running", step / 10)
+                notifier.notify(JOB, still_open=True)
+                await anyio.sleep(0.01)
+            assert reads == ["status"]  # only the first read
+            state["view"] = view("succeeded", 1.0)
+            notifier.notify(JOB)  # a hint that may have settled it
+    assert [v.status for v in finished] == ["succeeded"]
+    assert reads == ["status", "status", "get"]

@@ -201,7 +201,7 @@ async def rig() -> Iterator[Rig]:  # type: ignore[misc]
         FakeLeases(),  # type: ignore[arg-type]
         devices=["cpu"],
         start_worker=start_worker,
-        notify=notified.append,
+        notify=lambda job_id, *, still_open=False: notified.append(job_id),
         idle_check=0.01,
         restart_delay=0.01,
     )
@@ -317,7 +317,7 @@ def test_workers_not_yet_started_are_not_ready() -> None:
         FakeLeases(),  # type: ignore[arg-type]
         devices=["cuda:0", "cuda:0"],
         start_worker=lambda device: None,  # type: ignore[arg-type,return-value]
-        notify=lambda job_id: None,
+        notify=lambda job_id, *, still_open=False: None,
     )
     assert executor.not_ready() == "worker cuda:0#1: starting; worker cuda:0#2: starting"
 

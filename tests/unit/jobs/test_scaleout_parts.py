@@ -86,6 +86,11 @@ async def test_a_notify_in_one_process_wakes_a_waiter_in_another_and_cancels_rea
             # (the outer bound only keeps a broken listener from hanging the suite)
             worker.notify("job-1")
             assert await asyncio.wait_for(changed.wait(3600), timeout=60)
+            assert changed.maybe_settled()
+            # a hint that the job only progressed crosses processes as such
+            worker.notify("job-1", still_open=True)
+            assert await asyncio.wait_for(changed.wait(3600), timeout=60)
+            assert not changed.maybe_settled()
     finally:
         api.stop()
         worker.stop()

@@ -57,9 +57,11 @@ class WorkerReady:
 
 @dataclass(frozen=True)
 class JobChanged:
-    """A job's progress or state changed in the store: wake its waiters."""
+    """A job's progress or state changed in the store: wake its waiters (`still_open`: it
+    started or progressed, nothing more)."""
 
     job_id: str
+    still_open: bool = False
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from easel.jobs.executors.channel import (
     WorkerStarted,
 )
 from easel.jobs.lease import LeaseKeeper
+from easel.jobs.notify import ChangeHint
 from easel.jobs.scheduler import FairScheduler, QueuedJob
 from easel.jobs.store import WORKER_STOPPED, JobStore
 
@@ -159,7 +160,7 @@ class ProcessExecutor:
         *,
         devices: Sequence[str],
         start_worker: StartWorker,
-        notify: Callable[[str], None],
+        notify: ChangeHint,
         idle_check: float = 0.5,
         restart_delay: float = 1.0,
     ) -> None:
@@ -294,7 +295,7 @@ class ProcessExecutor:
 
     def _handle(self, slot: _Slot, message: ToWorker | FromWorker) -> None:
         if isinstance(message, JobChanged):
-            self._notify(message.job_id)
+            self._notify(message.job_id, still_open=message.still_open)
         elif isinstance(message, WorkerStarted):
             slot.owner = message.owner
             slot.state = message.not_ready
