@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 log = logging.getLogger("easel")
@@ -41,3 +42,33 @@ class Periodic:
             except Exception:  # a failed run is retried on the next tick
                 log.exception("%s failed", self._name)
             self._stop.wait(self._interval)
+
+
+class BatchedWriter(ABC):
+    """Writes queued in memory and made by `flush`: on a thread every `interval`, and once
+    more on `close`. That last flush logs what the database refused (`lost`, a message
+    with one %d for `waiting()`) instead of raising: shutting down must go on."""
+
+    def __init__(self, interval: float, *, name: str, log: logging.Logger, lost: str) -> None:
+        self._writer = Periodic(self.flush, interval, name=name)
+        self._log = log
+        self._lost = lost
+
+    @abstractmethod
+    def flush(self) -> int:
+        """Write what is queued; keep it queued (and raise) if the database refuses."""
+
+    @abstractmethod
+    def waiting(self) -> int:
+        """How many writes are queued."""
+
+    def start(self) -> None:
+        self._writer.start()
+
+    def close(self) -> None:
+        """Stop the thread and write what is still queued."""
+        self._writer.stop()
+        try:
+            self.flush()
+        except Exception:
+            self._log.exception(self._lost, self.waiting())

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import case, update
 
-from easel.background import Periodic
+from easel.background import BatchedWriter
 from easel.db.engine import Database
 from easel.db.models import ApiKey
 
@@ -27,7 +27,7 @@ log = logging.getLogger("easel.accounts")
 FLUSH_INTERVAL_SECONDS = 5.0
 
 
-class KeyUsageRecorder:
+class KeyUsageRecorder(BatchedWriter):
     def __init__(
         self,
         db: Database,
@@ -35,11 +35,16 @@ class KeyUsageRecorder:
         interval: float = FLUSH_INTERVAL_SECONDS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        super().__init__(
+            interval,
+            name="easel-key-usage",
+            log=log,
+            lost="last use of %d API keys lost at shutdown",
+        )
         self._db = db
         self._clock = clock
         self._pending: dict[str, datetime] = {}
         self._lock = threading.Lock()
-        self._writer = Periodic(self.flush, interval, name="easel-key-usage")
 
     def touch(self, key_id: str) -> None:
         """Note that a key was used now; no database access."""
@@ -66,14 +71,6 @@ class KeyUsageRecorder:
             raise
         return len(pending)
 
-    def start(self) -> None:
-        self._writer.start()
-
-    def close(self) -> None:
-        """Stop the thread and write what is still pending (logged, not raised, if the
-        database refuses: shutting down must go on)."""
-        self._writer.stop()
-        try:
-            self.flush()
-        except Exception:
-            log.exception("last use of %d API keys lost at shutdown", len(self._pending))
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._pending)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import insert, select
 
-from easel.background import Periodic
+from easel.background import BatchedWriter
 from easel.db.engine import Database
 from easel.db.models import RequestLogEntry
 from easel.ratelimit.bucket import TokenBuckets
@@ -46,7 +46,7 @@ FLUSH_INTERVAL_SECONDS = 1.0
 MAX_QUEUED = 100_000
 
 
-class UsageService:
+class UsageService(BatchedWriter):
     """The request log. Rows for requests without a valid key are rationed by
     `unauthenticated` (one token a row), so a flood of bogus keys cannot grow the
     table without bound; /metrics still counts every request."""
@@ -58,12 +58,17 @@ class UsageService:
         unauthenticated: TokenBuckets | None = None,
         interval: float = FLUSH_INTERVAL_SECONDS,
     ) -> None:
+        super().__init__(
+            interval,
+            name="easel-request-log",
+            log=log,
+            lost="request log: %d rows lost at shutdown",
+        )
         self._db = db
         self._unauthenticated = unauthenticated
         self._queued: list[RequestRecord] = []
         self._dropped = 0
         self._lock = threading.Lock()
-        self._writer = Periodic(self.flush, interval, name="easel-request-log")
 
     def record(self, entry: RequestRecord) -> bool:
         """Queue `entry` for the next write; False when it was rationed or dropped."""
@@ -99,17 +104,9 @@ class UsageService:
             raise
         return len(queued)
 
-    def start(self) -> None:
-        self._writer.start()
-
-    def close(self) -> None:
-        """Stop the thread and write what is still queued (logged, not raised, if the
-        database refuses: shutting down must go on)."""
-        self._writer.stop()
-        try:
-            self.flush()
-        except Exception:
-            log.exception("request log: %d rows lost at shutdown", len(self._queued))
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._queued)
 
     def recent(
         self, *, limit: int = 100, organization_id: str | None = None
