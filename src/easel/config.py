@@ -88,6 +88,16 @@ class DatabaseSettings(BaseModel):
         default=True, description="Apply Alembic migrations when the server starts"
     )
     echo: bool = Field(default=False, description="Log every SQL statement")
+    pool_size: int = Field(
+        default=20,
+        ge=1,
+        description="Connections each process keeps open; cover the concurrent requests "
+        "of an API process (PostgreSQL's max_connections must cover every process's "
+        "pool_size + max_overflow)",
+    )
+    max_overflow: int = Field(
+        default=20, ge=0, description="Connections a process may open beyond pool_size"
+    )
 
 
 class RateLimitSettings(BaseModel):
@@ -103,6 +113,15 @@ class RateLimitSettings(BaseModel):
     )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", description="Redis URL for the redis backend"
+    )
+
+
+class AuthSettings(BaseModel):
+    cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long an API process reuses a key's authentication; a key revoked "
+        "through another process keeps working here this long (0: look up every request)",
     )
 
 
@@ -325,6 +344,7 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = Field(
         default_factory=RateLimitSettings, description="Per-key rate limit"
     )
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="API key checks")
     auth_limit: AuthLimitSettings = Field(
         default_factory=AuthLimitSettings, description="Failed-authentication limit per address"
     )

@@ -23,13 +23,14 @@ from typing import Any
 import anyio
 
 from easel.accounts.key_usage import KeyUsageRecorder
+from easel.accounts.principal_cache import PrincipalCache
 from easel.accounts.service import AccountsService
 from easel.admin.service import AdminService
 from easel.background import Periodic
 from easel.billing.service import BillingService
 from easel.config import Settings
 from easel.db import migrate
-from easel.db.engine import Database
+from easel.db.engine import Database, in_memory_sqlite
 from easel.engines.base import EngineSource
 from easel.engines.registry import EngineRegistry
 from easel.generation.service import GenerationService, WorkDecoder
@@ -125,10 +126,22 @@ class Ledger:
     admin: AdminService
 
 
+def connect(settings: Settings) -> Database:
+    database = settings.database
+    return Database(
+        settings.database_url,
+        echo=database.echo,
+        pool_size=database.pool_size,
+        max_overflow=database.max_overflow,
+    )
+
+
 def build_ledger(settings: Settings) -> Ledger:
-    db = Database(settings.database_url, echo=settings.database.echo)
+    db = connect(settings)
     key_usage = KeyUsageRecorder(db)
-    accounts = AccountsService(db, key_usage=key_usage)
+    accounts = AccountsService(
+        db, key_usage=key_usage, principal_cache=PrincipalCache(settings.auth.cache_seconds)
+    )
     billing = BillingService(db)
     return Ledger(
         db=db,
@@ -272,7 +285,7 @@ def build_executor(
     )
     if jobs.executor == "inprocess":
         return InProcessExecutor(scheduler, runner, store, leases, workers=jobs.workers)
-    if _in_memory(settings.database_url):
+    if in_memory_sqlite(settings.database_url):
         raise ValueError(
             'jobs.executor = "local": worker processes cannot share an in-memory SQLite '
             'database; use a database file (the default) or jobs.executor = "inprocess"'
@@ -316,7 +329,7 @@ def build_worker(
     settings = settings.model_copy(
         update={"engine": settings.engine.model_copy(update={"device": device})}
     )
-    db = Database(settings.database_url, echo=settings.database.echo)
+    db = connect(settings)
     store = JobStore(db, BillingService(db))
     engines = build_engines(settings)
     engines.after_load = freeze_long_lived  # a model lives as long as the process uses it
@@ -397,10 +410,6 @@ try:
 except ImportError:
     print(0)
 """
-
-
-def _in_memory(url: str) -> bool:
-    return url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") == "sqlite:")
 
 
 # -- the celery executor and `easel worker` (celery is imported only here, lazily) ------------

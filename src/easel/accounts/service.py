@@ -20,6 +20,7 @@ from easel.accounts.models import (
     OrganizationMembership,
     Principal,
 )
+from easel.accounts.principal_cache import PrincipalCache
 from easel.db.engine import Database
 from easel.db.ids import new_id
 from easel.db.models import ApiKey, Membership, Organization, User
@@ -30,11 +31,19 @@ MIN_KEY_REF_LENGTH = 6
 
 
 class AccountsService:
-    def __init__(self, db: Database, *, key_usage: KeyUsageRecorder | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        key_usage: KeyUsageRecorder | None = None,
+        principal_cache: PrincipalCache | None = None,
+    ) -> None:
         """`key_usage` records each authenticated key's last use; without it (the admin
-        CLI, tests) authentication records nothing."""
+        CLI, tests) authentication records nothing. `principal_cache` keeps recent
+        authentications (see `cached_principal`); without it every one is looked up."""
         self._db = db
         self._key_usage = key_usage
+        self._principals = principal_cache
 
     # -- users and organizations -------------------------------------------------
 
@@ -88,6 +97,7 @@ class AccountsService:
                     user_id=user.id, organization_id=org_id, role=role, is_default=make_default
                 )
             )
+        self._forget_principals()  # the user's default organization may have moved
 
     def organizations(self) -> list[OrganizationInfo]:
         """Every organization, oldest first, with its number of members."""
@@ -198,7 +208,9 @@ class AccountsService:
             row = rows[0]
             if row.revoked_at is None:
                 row.revoked_at = datetime.now(UTC)
-            return _key_info(row, row.user.email)
+            info = _key_info(row, row.user.email)
+        self._forget_principals()
+        return info
 
     def revoke_user_key(self, user_id: str, key_id: str) -> ApiKeyInfo:
         """Revoke one of the user's own keys by id; another user's key is not found."""
@@ -208,12 +220,27 @@ class AccountsService:
                 raise NotFound(f"API key {key_id} not found")
             if row.revoked_at is None:
                 row.revoked_at = datetime.now(UTC)
-            return _key_info(row, row.user.email)
+            info = _key_info(row, row.user.email)
+        self._forget_principals()
+        return info
 
     # -- authentication ------------------------------------------------------------
 
+    def cached_principal(self, secret: str, organization_id: str | None = None) -> Principal | None:
+        """`authenticate`'s answer if it gave it within the cache's lifetime, else None.
+        Does no I/O, so the event loop calls it before paying for a thread."""
+        if self._principals is None or not self._principals.enabled:
+            return None
+        principal = self._principals.get(keys.hash_secret(secret), organization_id)
+        if principal is not None and self._key_usage is not None:
+            self._key_usage.touch(principal.api_key_id)
+        return principal
+
     def authenticate(self, secret: str, organization_id: str | None = None) -> Principal:
         """Resolve a key secret (and an optional `Organization` header) to a principal."""
+        key_hash = keys.hash_secret(secret)
+        # taken before the read: a revocation that commits meanwhile voids this answer
+        generation = self._principals.generation if self._principals is not None else 0
         # one round trip: the key, its user's admin flag and memberships (a row for each)
         with self._db.session() as session:
             rows = session.execute(
@@ -227,7 +254,7 @@ class AccountsService:
                 )
                 .join(User, User.id == ApiKey.user_id)
                 .outerjoin(Membership, Membership.user_id == ApiKey.user_id)
-                .where(ApiKey.key_hash == keys.hash_secret(secret))
+                .where(ApiKey.key_hash == key_hash)
                 .order_by(Membership.id)
             ).all()
         if not rows or rows[0].revoked_at is not None:
@@ -257,12 +284,19 @@ class AccountsService:
         if self._key_usage is not None:
             self._key_usage.touch(row.id)
         assert chosen.organization_id is not None
-        return Principal(
+        principal = Principal(
             api_key_id=row.id,
             user_id=row.user_id,
             organization_id=chosen.organization_id,
             is_admin=row.is_admin,
         )
+        if self._principals is not None:
+            self._principals.put(key_hash, organization_id, principal, generation=generation)
+        return principal
+
+    def _forget_principals(self) -> None:
+        if self._principals is not None:
+            self._principals.clear()
 
     @staticmethod
     def _find_user(session: Session, user_ref: str) -> User:
