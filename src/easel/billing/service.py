@@ -127,9 +127,9 @@ class BillingService:
         with self._transaction(session) as tx:
             res = self._open_reservation(tx, reservation_id)
             charge = res.amount_milli if milli is None else min(milli, res.amount_milli)
-            self._settle(tx, res, "committed")
+            balance = self._settle(tx, res, "committed", charge_milli=charge)
             if charge:
-                self._move(tx, res.organization_id, -charge, "charge", res.request_id, note)
+                _record(tx, res.organization_id, -charge, balance, "charge", res.request_id, note)
             return charge
 
     def release(self, reservation_id: str, *, session: Session | None = None) -> None:
@@ -202,38 +202,56 @@ class BillingService:
         return res
 
     @staticmethod
-    def _settle(session: Session, res: CreditReservation, status: str) -> None:
+    def _settle(
+        session: Session, res: CreditReservation, status: str, *, charge_milli: int = 0
+    ) -> int:
+        """Close the reservation and take `charge_milli` from the balance in one
+        statement (a job's settle is on every generation's path); returns the balance."""
         res.status = status
         res.settled_at = datetime.now(UTC)
-        session.execute(
+        return session.execute(
             update(Organization)
             .where(Organization.id == res.organization_id)
-            .values(held_milli=Organization.held_milli - res.amount_milli)
-        )
+            .values(
+                held_milli=Organization.held_milli - res.amount_milli,
+                balance_milli=Organization.balance_milli - charge_milli,
+            )
+            .returning(Organization.balance_milli)
+        ).scalar_one()
 
     @staticmethod
     def _move(
         session: Session, org_id: str, milli: int, kind: str, request_id: str | None, note: str
     ) -> int:
-        session.execute(
+        balance = session.execute(
             update(Organization)
             .where(Organization.id == org_id)
             .values(balance_milli=Organization.balance_milli + milli)
-        )
-        balance = session.scalars(
-            select(Organization.balance_milli).where(Organization.id == org_id)
-        ).one()
-        session.add(
-            CreditLedgerEntry(
-                organization_id=org_id,
-                kind=kind,
-                delta_milli=milli,
-                balance_after_milli=balance,
-                request_id=request_id,
-                note=note,
-            )
-        )
+            .returning(Organization.balance_milli)
+        ).scalar_one()
+        _record(session, org_id, milli, balance, kind, request_id, note)
         return balance
+
+
+def _record(
+    session: Session,
+    org_id: str,
+    milli: int,
+    balance: int,
+    kind: str,
+    request_id: str | None,
+    note: str,
+) -> None:
+    session.add(
+        CreditLedgerEntry(
+            organization_id=org_id,
+            kind=kind,
+            delta_milli=milli,
+            balance_after_milli=balance,
+            request_id=request_id,
+            note=note,
+        )
+    )
 
 
 def _org(session: Session, org_id: str) -> Organization:
