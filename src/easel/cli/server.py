@@ -56,8 +56,12 @@ def serve(
     settings = loaded.model_copy(update=overrides) if overrides else loaded
     _configure_logging(settings.server.log_level)
     limits = settings.server
+    app = create_app(settings)
+    if settings.jobs.executor == "inprocess":
+        # models load in this process: each lives as long as the process uses it
+        app.state.services.engines.after_load = freeze_long_lived
     server_config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=limits.host,
         port=limits.port,
         log_level=limits.log_level,
