@@ -54,9 +54,15 @@ class BillingService:
         self._db = db
 
     def available_credits(self, org_id: str) -> float:
-        with self._db.session() as session:
-            org = _org(session, org_id)
-            return from_milli(org.balance_milli - org.held_milli)
+        with self._db.connection() as connection:
+            row = connection.execute(
+                select(Organization.balance_milli, Organization.held_milli).where(
+                    Organization.id == org_id
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"organization {org_id} not found")
+        return from_milli(row.balance_milli - row.held_milli)
 
     def grant(
         self, org_id: str, milli: int, *, note: str = "", request_id: str | None = None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Row, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from easel.billing.service import BillingService
@@ -30,6 +30,8 @@ from easel.db.models import Job
 from easel.jobs.models import Artifact, JobView
 
 OPEN = ("queued", "running")
+# a job row as plain columns: reads and RETURNING on a Core connection, without the ORM
+JOB_COLUMNS = tuple(Job.__table__.columns)
 # the failure message of a job whose worker died or stopped renewing its lease
 WORKER_STOPPED = "The worker running the generation stopped before it finished."
 
@@ -112,20 +114,20 @@ class JobStore:
             raise IdempotencyClash(job.idempotency_key) from exc
 
     def get(self, job_id: str) -> JobView | None:
-        with self._db.session() as session:
-            row = session.get(Job, job_id)
+        with self._db.connection() as connection:
+            row = connection.execute(select(*JOB_COLUMNS).where(Job.id == job_id)).first()
             return _view(row) if row is not None else None
 
     def status(self, job_id: str) -> str | None:
         """The job's status alone (None: no such job), for waiters that need only that."""
-        with self._db.session() as session:
-            return session.scalar(select(Job.status).where(Job.id == job_id))
+        with self._db.connection() as connection:
+            return connection.scalar(select(Job.status).where(Job.id == job_id))
 
     def find_for_key(self, api_key_id: str, ref: str) -> JobView | None:
         """A job of this API key by id or by its idempotency key; never another key's."""
-        with self._db.session() as session:
-            row = session.scalars(
-                select(Job).where(
+        with self._db.connection() as connection:
+            row = connection.execute(
+                select(*JOB_COLUMNS).where(
                     Job.api_key_id == api_key_id,
                     (Job.id == ref) | (Job.idempotency_key == ref),
                 )
@@ -137,8 +139,8 @@ class JobStore:
 
         Not durable: if a crash loses it, the job is published a second time, which
         is harmless (only one worker can mark it running)."""
-        with self._db.session(durable=False) as session:
-            session.execute(
+        with self._db.connection(durable=False) as connection:
+            connection.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "queued", Job.owner == owner)
                 .values(owner=to)
@@ -159,9 +161,9 @@ class JobStore:
 
     def open_count(self, organization_id: str) -> int:
         """How many of the organization's jobs are queued or running (for fair dispatch)."""
-        with self._db.session() as session:
+        with self._db.connection() as connection:
             return int(
-                session.scalar(
+                connection.scalar(
                     select(func.count())
                     .select_from(Job)
                     .where(Job.organization_id == organization_id, Job.status.in_(OPEN))
@@ -170,9 +172,9 @@ class JobStore:
             )
 
     def recent_for_key(self, api_key_id: str, *, limit: int = 50, offset: int = 0) -> list[JobView]:
-        with self._db.session() as session:
-            rows = session.scalars(
-                select(Job)
+        with self._db.connection() as connection:
+            rows = connection.execute(
+                select(*JOB_COLUMNS)
                 .where(Job.api_key_id == api_key_id)
                 # the id breaks ties between jobs created in the same instant: pages never overlap
                 .order_by(Job.created_at.desc(), Job.id)
@@ -187,29 +189,29 @@ class JobStore:
         """queued → running under `owner`'s lease: the job as it now is, or None if it
         was cancelled or taken meanwhile."""
         now = datetime.now(UTC)
-        with self._db.session() as session:
-            row = session.scalars(
+        with self._db.connection() as connection:
+            row = connection.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False))
                 .values(status="running", started_at=now, owner=owner, lease_expires_at=now + lease)
-                .returning(Job)
+                .returning(*JOB_COLUMNS)
             ).first()
             return _view(row) if row is not None else None
 
     def renew_leases(self, owner: str, lease: timedelta) -> int:
         """Extend every open job `owner` holds; returns how many it still holds."""
-        with self._db.session() as session:
-            renewed = session.execute(
+        with self._db.connection() as connection:
+            renewed = connection.execute(
                 update(Job)
                 .where(Job.owner == owner, Job.status.in_(OPEN))
                 .values(lease_expires_at=datetime.now(UTC) + lease)
             )
-            return int(renewed.rowcount)  # type: ignore[attr-defined]
+            return renewed.rowcount
 
     def set_progress(self, job_id: str, progress: float, *, owner: str) -> None:
         # progress is a hint: its commit need not wait for the disk
-        with self._db.session(durable=False) as session:
-            session.execute(
+        with self._db.connection(durable=False) as connection:
+            connection.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "running", Job.owner == owner)
                 .values(progress=min(max(progress, 0.0), 1.0))
@@ -218,8 +220,8 @@ class JobStore:
     def to_stop(self, job_ids: Iterable[str], *, owner: str) -> set[str]:
         """Those of `job_ids` that `owner` should stop: cancelled, settled, or taken away."""
         ids = list(job_ids)
-        with self._db.session() as session:
-            keep = session.scalars(
+        with self._db.connection() as connection:
+            keep = connection.scalars(
                 select(Job.id).where(
                     Job.id.in_(ids),
                     Job.status == "running",
@@ -319,7 +321,8 @@ def _expired(row: Job, now: datetime) -> bool:
     return row.lease_expires_at is None or row.lease_expires_at < now
 
 
-def _view(row: Job) -> JobView:
+def _view(row: Job | Row[Any]) -> JobView:
+    """A job row, mapped (ORM) or plain (Core `RETURNING`), as callers see it."""
     return JobView(
         id=row.id,
         organization_id=row.organization_id,
