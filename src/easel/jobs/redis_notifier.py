@@ -84,8 +84,14 @@ class RedisJobNotifier(JobNotifier):
         """Call `callback(job_id)` (on the listener thread) for every cancel published."""
         self._on_cancel = callback
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._listen, name="easel-pubsub", daemon=True)
+    def start(self, *, changes: bool = True) -> None:
+        """Start listening. `changes=False` (an `easel worker`, where nothing waits on a
+        job) hears cancels only: every job change in the cluster would otherwise wake the
+        listener thread, taking the interpreter from the generation that runs."""
+        channels = (self._changes, self._cancels) if changes else (self._cancels,)
+        self._thread = threading.Thread(
+            target=self._listen, args=(channels,), name="easel-pubsub", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -94,12 +100,12 @@ class RedisJobNotifier(JobNotifier):
             self._thread.join()
         self._redis.close()
 
-    def _listen(self) -> None:
+    def _listen(self, channels: tuple[str, ...]) -> None:
         lost = False
         while not self._stop.is_set():
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
-                pubsub.subscribe(self._changes, self._cancels)
+                pubsub.subscribe(*channels)
                 self._listening = True
                 if lost:
                     log.warning("job pub/sub listener reached Redis again")

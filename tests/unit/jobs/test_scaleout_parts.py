@@ -65,9 +65,10 @@ async def test_a_notify_in_one_process_wakes_a_waiter_in_another_and_cancels_rea
         RedisJobNotifier(REDIS_URL, channel=channel),
     )
     cancelled = threading.Event()
-    worker.on_cancel(lambda job_id: job_id == "job-1" and cancelled.set())
+    heard: list[str] = []
+    worker.on_cancel(lambda job_id: (heard.append(job_id), job_id == "job-1" and cancelled.set()))
     api.start()
-    worker.start()
+    worker.start(changes=False)
     try:
         with api.subscribe("job-1") as changed:
             # Redis subscriptions are asynchronous: publish until the listener has heard one
@@ -91,6 +92,19 @@ async def test_a_notify_in_one_process_wakes_a_waiter_in_another_and_cancels_rea
             worker.notify("job-1", still_open=True)
             assert await asyncio.wait_for(changed.wait(3600), timeout=60)
             assert not changed.maybe_settled()
+
+        # a worker hears cancels only: no job change in the cluster wakes its listener.
+        # Redis delivers one publisher's messages in order, so once the cancel sent
+        # after the change has arrived, the change would have too.
+        with worker.subscribe("job-2") as worker_changed:
+            api.notify("job-2")
+            api.cancel("job-3")
+            for _ in range(600):
+                if "job-3" in heard:
+                    break
+                await asyncio.sleep(0.1)
+            assert "job-3" in heard
+            assert not await worker_changed.wait(0)
     finally:
         api.stop()
         worker.stop()

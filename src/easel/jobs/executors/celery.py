@@ -295,7 +295,7 @@ class CeleryWorker:
     def run(self, *, loglevel: str = "INFO") -> int:
         self._preload()  # load models before taking jobs: the first job pays nothing extra
         self._notifier.on_cancel(self._consumer.cancel)
-        self._notifier.start()
+        self._notifier.start(changes=False)  # nothing waits on a job here
         self._leases.start()
         try:
             worker = self._app.Worker(
