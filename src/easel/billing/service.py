@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.orm import Session
 
 from easel.billing.prices import MAX_BALANCE_MILLI, MAX_CREDITS, from_milli
@@ -94,7 +94,7 @@ class BillingService:
         With `session`, the hold joins the caller's transaction (a job and its
         reservation are created together, or not at all).
         """
-        with self._transaction(session) as tx:
+        with self._session(session) as tx:
             held = tx.execute(
                 update(Organization)
                 .where(
@@ -123,35 +123,46 @@ class BillingService:
         *,
         milli: int | None = None,
         note: str = "",
-        session: Session | None = None,
+        connection: Connection | None = None,
     ) -> int:
         """Charge a reservation (all of it, or `milli` of it if less); returns the charge.
 
-        With `session`, the charge joins the caller's transaction (a job's final
-        state and its charge commit together).
+        With `connection` (an ORM caller passes `session.connection()`), the charge
+        joins the caller's transaction (a job's final state and its charge commit
+        together). Three statements, each taking its row's lock: the reservation
+        closes only if still held, so it can never be charged twice.
         """
-        with self._transaction(session) as tx:
-            res = self._open_reservation(tx, reservation_id)
-            charge = res.amount_milli if milli is None else min(milli, res.amount_milli)
-            balance = self._settle(tx, res, "committed", charge_milli=charge)
+        with self._transaction(connection) as tx:
+            org_id, amount, request_id = _close(tx, reservation_id, "committed")
+            charge = amount if milli is None else min(milli, amount)
+            balance = _settle(tx, org_id, held_milli=amount, charge=charge)
             if charge:
-                _record(tx, res.organization_id, -charge, balance, "charge", res.request_id, note)
+                _record(tx, org_id, -charge, balance, "charge", request_id, note)
             return charge
 
-    def release(self, reservation_id: str, *, session: Session | None = None) -> None:
+    def release(self, reservation_id: str, *, connection: Connection | None = None) -> None:
         """Give a reservation back uncharged; releasing a settled one is a no-op."""
-        with self._transaction(session) as tx:
-            res = tx.get(CreditReservation, reservation_id, with_for_update=True)
-            if res is None or res.status != "held":
+        with self._transaction(connection) as tx:
+            try:
+                org_id, amount, _ = _close(tx, reservation_id, "released")
+            except (NotFound, Conflict):
                 return
-            self._settle(tx, res, "released")
+            _settle(tx, org_id, held_milli=amount, charge=0)
 
     @contextmanager
-    def _transaction(self, session: Session | None) -> Iterator[Session]:
+    def _session(self, session: Session | None) -> Iterator[Session]:
         if session is not None:
             yield session
         else:
             with self._db.session() as own:
+                yield own
+
+    @contextmanager
+    def _transaction(self, connection: Connection | None) -> Iterator[Connection]:
+        if connection is not None:
+            yield connection
+        else:
+            with self._db.connection() as own:
                 yield own
 
     def ledger(self, org_id: str, *, limit: int = 100) -> list[LedgerEntry]:
@@ -199,48 +210,59 @@ class BillingService:
         return [DailySpend(day=day, credits=from_milli(milli)) for day, milli in totals.items()]
 
     @staticmethod
-    def _open_reservation(session: Session, reservation_id: str) -> CreditReservation:
-        res = session.get(CreditReservation, reservation_id, with_for_update=True)
-        if res is None:
-            raise NotFound(f"reservation {reservation_id} not found")
-        if res.status != "held":
-            raise Conflict(f"reservation {reservation_id} is already {res.status}")
-        return res
-
-    @staticmethod
-    def _settle(
-        session: Session, res: CreditReservation, status: str, *, charge_milli: int = 0
-    ) -> int:
-        """Close the reservation and take `charge_milli` from the balance in one
-        statement (a job's settle is on every generation's path); returns the balance."""
-        res.status = status
-        res.settled_at = datetime.now(UTC)
-        return session.execute(
-            update(Organization)
-            .where(Organization.id == res.organization_id)
-            .values(
-                held_milli=Organization.held_milli - res.amount_milli,
-                balance_milli=Organization.balance_milli - charge_milli,
-            )
-            .returning(Organization.balance_milli)
-        ).scalar_one()
-
-    @staticmethod
     def _move(
         session: Session, org_id: str, milli: int, kind: str, request_id: str | None, note: str
     ) -> int:
-        balance = session.execute(
+        connection = session.connection()
+        balance = connection.execute(
             update(Organization)
             .where(Organization.id == org_id)
             .values(balance_milli=Organization.balance_milli + milli)
             .returning(Organization.balance_milli)
         ).scalar_one()
-        _record(session, org_id, milli, balance, kind, request_id, note)
+        _record(connection, org_id, milli, balance, kind, request_id, note)
         return balance
 
 
+def _close(connection: Connection, reservation_id: str, status: str) -> Row[str, int, str | None]:
+    """Move a held reservation to `status`; its organization, amount and request id."""
+    closed = connection.execute(
+        update(CreditReservation)
+        .where(CreditReservation.id == reservation_id, CreditReservation.status == "held")
+        .values(status=status, settled_at=datetime.now(UTC))
+        .returning(
+            CreditReservation.organization_id,
+            CreditReservation.amount_milli,
+            CreditReservation.request_id,
+        )
+    ).first()
+    if closed is not None:
+        return closed
+    current = connection.scalar(
+        select(CreditReservation.status).where(CreditReservation.id == reservation_id)
+    )
+    if current is None:
+        raise NotFound(f"reservation {reservation_id} not found")
+    raise Conflict(f"reservation {reservation_id} is already {current}")
+
+
+def _settle(connection: Connection, org_id: str, *, held_milli: int, charge: int) -> int:
+    """Drop a hold and take `charge` from the balance in one statement (a job's
+    settle is on every generation's path); returns the balance."""
+    balance: int = connection.execute(
+        update(Organization)
+        .where(Organization.id == org_id)
+        .values(
+            held_milli=Organization.held_milli - held_milli,
+            balance_milli=Organization.balance_milli - charge,
+        )
+        .returning(Organization.balance_milli)
+    ).scalar_one()
+    return balance
+
+
 def _record(
-    session: Session,
+    connection: Connection,
     org_id: str,
     milli: int,
     balance: int,
@@ -248,8 +270,8 @@ def _record(
     request_id: str | None,
     note: str,
 ) -> None:
-    session.add(
-        CreditLedgerEntry(
+    connection.execute(
+        insert(CreditLedgerEntry).values(
             organization_id=org_id,
             kind=kind,
             delta_milli=milli,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, func, or_, select, update
+from sqlalchemy import Row, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from easel.billing.service import BillingService
@@ -243,20 +243,35 @@ class JobStore:
         """running → succeeded, charging the reservation in the same transaction.
 
         Only `owner`, while it holds the job, can do this: a worker whose lease
-        expired (and whose job recovery settled) charges nothing.
+        expired (and whose job recovery settled) charges nothing. The job's own
+        UPDATE checks that and takes its row lock, so settling is four statements.
         """
-        with self._db.session() as session:
-            row = session.get(Job, job_id, with_for_update=True)
-            if row is None or row.status != "running" or row.owner != owner:
+        with self._db.connection() as connection:
+            settled = connection.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "running", Job.owner == owner)
+                .values(
+                    status="succeeded",
+                    progress=1.0,
+                    finished_at=datetime.now(UTC),
+                    # what the reservation holds: the job reserved its own price
+                    credits_charged_milli=case(
+                        (Job.reservation_id.is_(None), 0), else_=Job.credits_reserved_milli
+                    ),
+                    artifacts=[a.__dict__ for a in artifacts],
+                )
+                .returning(Job.reservation_id, Job.credits_charged_milli)
+            ).first()
+            if settled is None:
                 return False
-            charged = 0
-            if row.reservation_id:
-                charged = self._billing.commit(row.reservation_id, note=note, session=session)
-            row.status = "succeeded"
-            row.progress = 1.0
-            row.finished_at = datetime.now(UTC)
-            row.credits_charged_milli = charged
-            row.artifacts = [a.__dict__ for a in artifacts]
+            if settled.reservation_id:
+                charged = self._billing.commit(
+                    settled.reservation_id, note=note, connection=connection
+                )
+                if charged != settled.credits_charged_milli:  # the ledger is the truth
+                    connection.execute(
+                        update(Job).where(Job.id == job_id).values(credits_charged_milli=charged)
+                    )
             return True
 
     def fail(
@@ -284,7 +299,7 @@ class JobStore:
             if expired_before is not None and not _expired(row, expired_before):
                 return False
             if row.reservation_id:
-                self._billing.release(row.reservation_id, session=session)
+                self._billing.release(row.reservation_id, connection=session.connection())
             row.status = "cancelled" if cancelled else "failed"
             row.finished_at = datetime.now(UTC)
             row.error_status, row.error_name, row.error_message = status, name, message
