@@ -87,14 +87,15 @@ class BillingService:
         milli: int,
         *,
         request_id: str | None = None,
-        session: Session | None = None,
+        connection: Connection | None = None,
     ) -> Reservation:
         """Hold `milli` credits for a job, or refuse with 402 before any work.
 
-        With `session`, the hold joins the caller's transaction (a job and its
-        reservation are created together, or not at all).
+        With `connection` (an ORM caller passes `session.connection()`), the hold
+        joins the caller's transaction (a job and its reservation are created
+        together, or not at all).
         """
-        with self._session(session) as tx:
+        with self._transaction(connection) as tx:
             held = tx.execute(
                 update(Organization)
                 .where(
@@ -103,19 +104,28 @@ class BillingService:
                 )
                 .values(held_milli=Organization.held_milli + milli)
             )
-            if held.rowcount != 1:  # type: ignore[attr-defined]
-                org = _org(tx, org_id)
+            if held.rowcount != 1:
+                available = tx.execute(
+                    select(Organization.balance_milli - Organization.held_milli).where(
+                        Organization.id == org_id
+                    )
+                ).scalar()
+                if available is None:
+                    raise NotFound(f"organization {org_id} not found")
                 raise PaymentRequired(
                     f"Insufficient balance: this request costs {from_milli(milli):g} credits "
-                    f"and the organization has "
-                    f"{from_milli(org.balance_milli - org.held_milli):g} available."
+                    f"and the organization has {from_milli(available):g} available."
                 )
-            reservation = CreditReservation(
-                id=new_id("res"), organization_id=org_id, amount_milli=milli, request_id=request_id
+            reservation_id = new_id("res")
+            tx.execute(
+                insert(CreditReservation).values(
+                    id=reservation_id,
+                    organization_id=org_id,
+                    amount_milli=milli,
+                    request_id=request_id,
+                )
             )
-            tx.add(reservation)
-            tx.flush()
-        return Reservation(id=reservation.id, organization_id=org_id, amount_milli=milli)
+        return Reservation(id=reservation_id, organization_id=org_id, amount_milli=milli)
 
     def commit(
         self,
@@ -148,14 +158,6 @@ class BillingService:
             except (NotFound, Conflict):
                 return
             _settle(tx, org_id, held_milli=amount, charge=0)
-
-    @contextmanager
-    def _session(self, session: Session | None) -> Iterator[Session]:
-        if session is not None:
-            yield session
-        else:
-            with self._db.session() as own:
-                yield own
 
     @contextmanager
     def _transaction(self, connection: Connection | None) -> Iterator[Connection]:

@@ -105,7 +105,7 @@ class JobStore:
                     job.organization_id,
                     job.cost_milli,
                     request_id=job.request_id,
-                    session=session,
+                    connection=session.connection(),
                 )
                 row.reservation_id = reservation.id
                 session.flush()
