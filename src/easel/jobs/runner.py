@@ -16,8 +16,9 @@ Where a push channel already brings every cancel to the holding process
 (the celery executor's Redis pub/sub sets the in-process event), the store
 read is only the fallback for a lost message: `store_check_seconds` (asked
 before each step, so it can fall to 0 while the channel is down) spaces
-those reads out, so a step costs no database round trip. The read after the
-last step, before the job is settled, always happens.
+those reads out, so a step costs no database round trip. Settling checks the
+flag itself (`JobStore.succeed` charges only a job nobody asked to cancel), so
+a cancel whose message was lost is never charged.
 """
 
 from __future__ import annotations
@@ -169,7 +170,8 @@ class JobRunner:
             log.exception("engine %s failed", engine_id)
             self._fail_all(job_ids, 500, "server_error", "The generation failed unexpectedly.")
         else:
-            check_stops()
+            # this process's cancel events; the store's flag is checked by the settle itself
+            check_stops(read_store=False)
             for job_id, result in zip(job_ids, results, strict=True):
                 if job_id in stopped:
                     continue
@@ -178,9 +180,11 @@ class JobRunner:
                     for index, output in enumerate(result.images)
                 ]
                 note = f"{engine_id} {works[job_id].request.kind}"
-                if not self._store.succeed(job_id, artifacts, note=note, owner=self.owner):
+                if self._store.succeed(job_id, artifacts, note=note, owner=self.owner):
+                    continue
+                self._artifacts.delete_prefix(f"jobs/{job_id}/out")
+                if not self._cancelled(job_id):  # else its cancel came after the last check
                     log.warning("job %s was settled elsewhere (lease lost); result dropped", job_id)
-                    self._artifacts.delete_prefix(f"jobs/{job_id}/out")
         for job_id in job_ids:
             self._notify(job_id)
 
@@ -195,8 +199,9 @@ class JobRunner:
             media_type=encoded.media_type,
         )
 
-    def _cancelled(self, job_id: str) -> None:
-        self._store.fail(
+    def _cancelled(self, job_id: str) -> bool:
+        """Settle the job as cancelled, uncharged; False if it was not ours to settle."""
+        cancelled = self._store.fail(
             job_id,
             status=Cancelled.status,
             name=Cancelled.name,
@@ -205,6 +210,7 @@ class JobRunner:
             owner=self.owner,
         )
         self._notify(job_id)
+        return cancelled
 
     def _fail_all(self, job_ids: list[str], status: int, name: str, message: str) -> None:
         for job_id in job_ids:

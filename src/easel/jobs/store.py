@@ -243,13 +243,19 @@ class JobStore:
         """running → succeeded, charging the reservation in the same transaction.
 
         Only `owner`, while it holds the job, can do this: a worker whose lease
-        expired (and whose job recovery settled) charges nothing. The job's own
-        UPDATE checks that and takes its row lock, so settling is four statements.
+        expired (and whose job recovery settled) charges nothing. Nor does a job
+        whose cancel was requested: False, and the runner cancels it. The job's own
+        UPDATE checks all that and takes its row lock, so settling is four statements.
         """
         with self._db.connection() as connection:
             settled = connection.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == "running", Job.owner == owner)
+                .where(
+                    Job.id == job_id,
+                    Job.status == "running",
+                    Job.owner == owner,
+                    Job.cancel_requested.is_(False),
+                )
                 .values(
                     status="succeeded",
                     progress=1.0,

@@ -146,7 +146,7 @@ def test_without_a_push_channel_the_store_is_read_after_every_step(
     store: CountingStore, tmp_path: Path
 ) -> None:
     run(store, StepEngine(), tmp_path, store_check_seconds=0)
-    assert store.cancel_reads == STEPS + 1  # each step, and once before settling
+    assert store.cancel_reads == STEPS  # each step; settling checks the flag itself
 
 
 def test_a_cancel_in_the_store_alone_stops_the_job_within_one_step(
@@ -158,11 +158,9 @@ def test_a_cancel_in_the_store_alone_stops_the_job_within_one_step(
     assert engine.steps_run == 3  # the read after step 3 saw it
 
 
-def test_with_a_push_channel_steps_skip_the_store_but_settling_reads_it(
-    store: CountingStore, tmp_path: Path
-) -> None:
+def test_with_a_push_channel_no_step_reads_the_store(store: CountingStore, tmp_path: Path) -> None:
     run(store, StepEngine(), tmp_path, store_check_seconds=3600)
-    assert store.cancel_reads == 1  # only the read before the job is settled
+    assert store.cancel_reads == 0  # the settle itself checks the cancel flag
     view = store.get(JOB)
     assert view is not None and view.status == "succeeded"
 
@@ -182,7 +180,9 @@ def test_a_cancel_whose_message_was_lost_is_still_never_charged(
     store: CountingStore, tmp_path: Path, billing: BillingService, org: str
 ) -> None:
     # the flag is set but no event fires (the pub/sub message was lost): the job runs
-    # to its end, and the read before settling cancels it instead of charging
+    # to its end, and the settle sees the flag and cancels it instead of charging
     engine = StepEngine(act_at=2, act=lambda: store.request_cancel(JOB))
     run(store, engine, tmp_path, store_check_seconds=3600)
     assert_cancelled_uncharged(store, billing, org)
+    assert engine.steps_run == STEPS
+    assert not (tmp_path / "jobs" / JOB / "out").exists()  # its encoded outputs went too
