@@ -55,14 +55,7 @@ class BillingService:
 
     def available_credits(self, org_id: str) -> float:
         with self._db.connection() as connection:
-            row = connection.execute(
-                select(Organization.balance_milli, Organization.held_milli).where(
-                    Organization.id == org_id
-                )
-            ).first()
-        if row is None:
-            raise NotFound(f"organization {org_id} not found")
-        return from_milli(row.balance_milli - row.held_milli)
+            return from_milli(_available_milli(connection, org_id))
 
     def grant(
         self, org_id: str, milli: int, *, note: str = "", request_id: str | None = None
@@ -105,13 +98,7 @@ class BillingService:
                 .values(held_milli=Organization.held_milli + milli)
             )
             if held.rowcount != 1:
-                available = tx.execute(
-                    select(Organization.balance_milli - Organization.held_milli).where(
-                        Organization.id == org_id
-                    )
-                ).scalar()
-                if available is None:
-                    raise NotFound(f"organization {org_id} not found")
+                available = _available_milli(tx, org_id)
                 raise PaymentRequired(
                     f"Insufficient balance: this request costs {from_milli(milli):g} credits "
                     f"and the organization has {from_milli(available):g} available."
@@ -224,6 +211,18 @@ class BillingService:
         ).scalar_one()
         _record(connection, org_id, milli, balance, kind, request_id, note)
         return balance
+
+
+def _available_milli(connection: Connection, org_id: str) -> int:
+    """The organization's balance less its holds; NotFound if there is no such one."""
+    available = connection.scalar(
+        select(Organization.balance_milli - Organization.held_milli).where(
+            Organization.id == org_id
+        )
+    )
+    if available is None:
+        raise NotFound(f"organization {org_id} not found")
+    return int(available)
 
 
 def _close(connection: Connection, reservation_id: str, status: str) -> Row[str, int, str | None]:

@@ -343,7 +343,7 @@ def _expired(row: Job, now: datetime) -> bool:
 
 
 def _view(row: Job | Row[Any]) -> JobView:
-    """A job row, mapped (ORM) or plain (Core `RETURNING`), as callers see it."""
+    """A job row, mapped (ORM) or plain (a Core select or `RETURNING`), as callers see it."""
     return JobView(
         id=row.id,
         organization_id=row.organization_id,
