@@ -242,7 +242,7 @@ class AccountsService:
         # taken before the read: a revocation that commits meanwhile voids this answer
         generation = self._principals.generation if self._principals is not None else 0
         # one round trip: the key, its user's admin flag and memberships (a row for each)
-        with self._db.connection() as connection:
+        with self._db.statement() as connection:
             rows = connection.execute(
                 select(
                     ApiKey.id,

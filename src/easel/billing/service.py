@@ -54,7 +54,7 @@ class BillingService:
         self._db = db
 
     def available_credits(self, org_id: str) -> float:
-        with self._db.connection() as connection:
+        with self._db.statement() as connection:
             return from_milli(_available_milli(connection, org_id))
 
     def grant(

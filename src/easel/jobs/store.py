@@ -114,18 +114,18 @@ class JobStore:
             raise IdempotencyClash(job.idempotency_key) from exc
 
     def get(self, job_id: str) -> JobView | None:
-        with self._db.connection() as connection:
+        with self._db.statement() as connection:
             row = connection.execute(select(*JOB_COLUMNS).where(Job.id == job_id)).first()
             return _view(row) if row is not None else None
 
     def status(self, job_id: str) -> str | None:
         """The job's status alone (None: no such job), for waiters that need only that."""
-        with self._db.connection() as connection:
+        with self._db.statement() as connection:
             return connection.scalar(select(Job.status).where(Job.id == job_id))
 
     def find_for_key(self, api_key_id: str, ref: str) -> JobView | None:
         """A job of this API key by id or by its idempotency key; never another key's."""
-        with self._db.connection() as connection:
+        with self._db.statement() as connection:
             row = connection.execute(
                 select(*JOB_COLUMNS).where(
                     Job.api_key_id == api_key_id,
@@ -139,7 +139,7 @@ class JobStore:
 
         Not durable: if a crash loses it, the job is published a second time, which
         is harmless (only one worker can mark it running)."""
-        with self._db.connection(durable=False) as connection:
+        with self._db.statement(durable=False) as connection:
             connection.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "queued", Job.owner == owner)
@@ -161,7 +161,7 @@ class JobStore:
 
     def open_count(self, organization_id: str) -> int:
         """How many of the organization's jobs are queued or running (for fair dispatch)."""
-        with self._db.connection() as connection:
+        with self._db.statement() as connection:
             return int(
                 connection.scalar(
                     select(func.count())
@@ -172,7 +172,7 @@ class JobStore:
             )
 
     def recent_for_key(self, api_key_id: str, *, limit: int = 50, offset: int = 0) -> list[JobView]:
-        with self._db.connection() as connection:
+        with self._db.statement() as connection:
             rows = connection.execute(
                 select(*JOB_COLUMNS)
                 .where(Job.api_key_id == api_key_id)
@@ -189,7 +189,7 @@ class JobStore:
         """queued → running under `owner`'s lease: the job as it now is, or None if it
         was cancelled or taken meanwhile."""
         now = datetime.now(UTC)
-        with self._db.connection() as connection:
+        with self._db.statement() as connection:
             row = connection.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False))
@@ -200,7 +200,7 @@ class JobStore:
 
     def renew_leases(self, owner: str, lease: timedelta) -> int:
         """Extend every open job `owner` holds; returns how many it still holds."""
-        with self._db.connection() as connection:
+        with self._db.statement() as connection:
             renewed = connection.execute(
                 update(Job)
                 .where(Job.owner == owner, Job.status.in_(OPEN))
@@ -210,7 +210,7 @@ class JobStore:
 
     def set_progress(self, job_id: str, progress: float, *, owner: str) -> None:
         # progress is a hint: its commit need not wait for the disk
-        with self._db.connection(durable=False) as connection:
+        with self._db.statement(durable=False) as connection:
             connection.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "running", Job.owner == owner)
@@ -220,7 +220,7 @@ class JobStore:
     def to_stop(self, job_ids: Iterable[str], *, owner: str) -> set[str]:
         """Those of `job_ids` that `owner` should stop: cancelled, settled, or taken away."""
         ids = list(job_ids)
-        with self._db.connection() as connection:
+        with self._db.statement() as connection:
             keep = connection.scalars(
                 select(Job.id).where(
                     Job.id.in_(ids),

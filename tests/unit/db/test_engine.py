@@ -1,5 +1,5 @@
 """The database engine: bound SQL parameters (prompts, key hashes) never reach a log or
-an error message; sessions that need not be durable; the connection pool's size."""
+an error message; statements that commit on their own; the connection pool's size."""
 
 from __future__ import annotations
 
@@ -34,17 +34,36 @@ def test_failed_statement_hides_its_parameters(
         db.dispose()
 
 
-def test_a_session_that_need_not_be_durable_still_commits_and_rolls_back(db_url: str) -> None:
+def test_a_statement_commits_on_its_own(db_url: str) -> None:
+    """`statement()` runs each statement in its own transaction (one round trip):
+    a later one that fails leaves the earlier ones committed."""
     db = Database(db_url)
     try:
-        with db.session(durable=False) as session:
-            session.execute(text("CREATE TABLE hints (n INTEGER)"))
-            session.execute(text("INSERT INTO hints VALUES (1)"))
-        with pytest.raises(RuntimeError), db.session(durable=False) as session:
-            session.execute(text("INSERT INTO hints VALUES (2)"))
-            raise RuntimeError("rolled back")
         with db.session() as session:
-            assert session.execute(text("SELECT n FROM hints")).scalars().all() == [1]
+            session.execute(text("CREATE TABLE hints (n INTEGER PRIMARY KEY)"))
+        for durable in (True, False):
+            with pytest.raises(DBAPIError), db.statement(durable=durable) as connection:
+                connection.execute(text("INSERT INTO hints VALUES (:n)"), {"n": int(durable)})
+                connection.execute(text("INSERT INTO hints VALUES (:n)"), {"n": int(durable)})
+        with db.statement() as connection:
+            assert connection.execute(text("SELECT n FROM hints ORDER BY n")).scalars().all() == [
+                0,
+                1,
+            ]
+    finally:
+        db.dispose()
+
+
+def test_a_connection_commits_its_statements_together(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        with db.connection() as connection:
+            connection.execute(text("CREATE TABLE pairs (n INTEGER PRIMARY KEY)"))
+        with pytest.raises(DBAPIError), db.connection() as connection:
+            connection.execute(text("INSERT INTO pairs VALUES (1)"))
+            connection.execute(text("INSERT INTO pairs VALUES (1)"))
+        with db.statement() as connection:
+            assert connection.execute(text("SELECT count(*) FROM pairs")).scalar() == 0
     finally:
         db.dispose()
 
