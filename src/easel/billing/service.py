@@ -80,13 +80,15 @@ class BillingService:
         milli: int,
         *,
         request_id: str | None = None,
+        reservation_id: str | None = None,
         connection: Connection | None = None,
     ) -> Reservation:
         """Hold `milli` credits for a job, or refuse with 402 before any work.
 
         With `connection` (an ORM caller passes `session.connection()`), the hold
         joins the caller's transaction (a job and its reservation are created
-        together, or not at all).
+        together, or not at all). `reservation_id`: the id the caller already gave
+        it (a job row names its reservation as it is inserted).
         """
         with self._transaction(connection) as tx:
             held = tx.execute(
@@ -103,7 +105,7 @@ class BillingService:
                     f"Insufficient balance: this request costs {from_milli(milli):g} credits "
                     f"and the organization has {from_milli(available):g} available."
                 )
-            reservation_id = new_id("res")
+            reservation_id = reservation_id or new_id("res")
             tx.execute(
                 insert(CreditReservation).values(
                     id=reservation_id,

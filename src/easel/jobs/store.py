@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, case, delete, func, or_, select, update
+from sqlalchemy import Row, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from easel.billing.service import BillingService
 from easel.db.engine import Database
+from easel.db.ids import new_id
 from easel.db.models import Job
 from easel.jobs.models import Artifact, JobView
 
@@ -73,42 +74,46 @@ class JobStore:
     def create(self, job: NewJob) -> JobView:
         """Insert the job and reserve its credits in one transaction.
 
-        The row goes in first, so a concurrent retry with the same idempotency
-        key clashes (`IdempotencyClash`) before it could reserve anything; a
-        402 from the reservation leaves no row behind.
+        The row goes in first, naming the reservation that follows it, so a
+        concurrent retry with the same idempotency key clashes
+        (`IdempotencyClash`) before it could reserve anything; a 402 from the
+        reservation leaves no row behind.
         """
         now = datetime.now(UTC)
+        reservation_id = new_id("res")
         try:
-            with self._db.session() as session:
-                row = Job(
-                    id=job.job_id,
-                    organization_id=job.organization_id,
-                    user_id=job.user_id,
-                    api_key_id=job.api_key_id,
-                    request_id=job.request_id,
-                    idempotency_key=job.idempotency_key,
-                    engine_id=job.engine_id,
-                    kind=job.kind,
-                    params_hash=job.params_hash,
-                    params=job.params,
-                    status="queued",
-                    owner=job.owner,
-                    lease_expires_at=now + job.lease,
-                    credits_reserved_milli=job.cost_milli,
-                    created_at=now,
-                    expires_at=now + job.retention,
-                    artifacts=[],
-                )
-                session.add(row)
-                session.flush()
-                reservation = self._billing.reserve(
+            with self._db.connection() as connection:
+                row = connection.execute(
+                    insert(Job)
+                    .values(
+                        id=job.job_id,
+                        organization_id=job.organization_id,
+                        user_id=job.user_id,
+                        api_key_id=job.api_key_id,
+                        request_id=job.request_id,
+                        idempotency_key=job.idempotency_key,
+                        engine_id=job.engine_id,
+                        kind=job.kind,
+                        params_hash=job.params_hash,
+                        params=job.params,
+                        status="queued",
+                        owner=job.owner,
+                        lease_expires_at=now + job.lease,
+                        reservation_id=reservation_id,
+                        credits_reserved_milli=job.cost_milli,
+                        created_at=now,
+                        expires_at=now + job.retention,
+                        artifacts=[],
+                    )
+                    .returning(*JOB_COLUMNS)
+                ).one()
+                self._billing.reserve(
                     job.organization_id,
                     job.cost_milli,
                     request_id=job.request_id,
-                    connection=session.connection(),
+                    reservation_id=reservation_id,
+                    connection=connection,
                 )
-                row.reservation_id = reservation.id
-                session.flush()
                 return _view(row)
         except IntegrityError as exc:
             raise IdempotencyClash(job.idempotency_key) from exc
