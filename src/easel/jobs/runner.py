@@ -33,6 +33,7 @@ from easel.engines.base import EngineSource, GeneratedOutput
 from easel.errors import Cancelled, EaselError
 from easel.jobs.models import Artifact, JobView
 from easel.jobs.notify import ChangeHint
+from easel.jobs.progress import ProgressWriter
 from easel.jobs.store import JobStore
 from easel.jobs.work import Work, WorkDecoder
 from easel.storage.base import ArtifactStore
@@ -78,6 +79,11 @@ class JobRunner:
         self._progress_interval = progress_interval
         self._store_check_seconds = store_check_seconds
         self._notify = notify
+        self._progress = ProgressWriter(store, notify, owner=owner)
+
+    def flush(self) -> None:
+        """Wait for the progress writes already queued (before what they publish on stops)."""
+        self._progress.flush()
 
     def run(
         self, job_ids: Sequence[str], cancel: Mapping[str, threading.Event] | None = None
@@ -151,16 +157,18 @@ class JobRunner:
             last_write = now
             for job_id in job_ids:
                 if job_id not in stopped:
-                    self._store.set_progress(job_id, step / total, owner=self.owner)
-                    self._notify(job_id, still_open=True)
+                    self._progress.post(job_id, step / total)
 
         try:
             engine = self._engines.get(engine_id)
-            results = engine.generate(
-                [works[i].request for i in job_ids],
-                progress=progress,
-                cancel=_Stop(job_ids, stopped),  # type: ignore[arg-type]
-            )
+            try:
+                results = engine.generate(
+                    [works[i].request for i in job_ids],
+                    progress=progress,
+                    cancel=_Stop(job_ids, stopped),  # type: ignore[arg-type]
+                )
+            finally:  # each job is settled next: its unwritten progress is moot
+                self._progress.discard(job_ids)
         except Cancelled:
             for job_id in job_ids:
                 self._cancelled(job_id)

@@ -91,6 +91,7 @@ class WorkerLoop:
             while (batch := self._batches.get()) is not None:
                 self._run(batch)
         finally:
+            self._runner.flush()
             self._leases.stop()
 
     def _report_ready(self, loading: threading.Thread) -> None:

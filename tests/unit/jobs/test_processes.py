@@ -114,6 +114,9 @@ class FakeRunner:
                 if self._store.status[job_id] == "running":
                     self._store.status[job_id] = "succeeded"
 
+    def flush(self) -> None:
+        """Writes nothing in the background."""
+
 
 class ThreadWorker:
     """A `WorkerHandle` whose worker is a thread running the real `WorkerLoop`."""

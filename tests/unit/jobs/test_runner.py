@@ -1,5 +1,6 @@
 """How the runner looks for cancels while a job runs: every step, or with a push
-channel, the in-process event every step and the store only now and then.
+channel, the in-process event every step and the store only now and then; and
+that no step waits for its progress to be stored.
 
 A real `JobStore` on SQLite and a step engine the test drives; the store
 counts its cancel reads (`to_stop`), which are a database round trip each.
@@ -132,7 +133,10 @@ def run(
         lease=timedelta(minutes=1),
         store_check_seconds=lambda: store_check_seconds,
     )
-    runner.run([JOB], cancel=events)
+    try:
+        runner.run([JOB], cancel=events)
+    finally:
+        runner.flush()
 
 
 def assert_cancelled_uncharged(store: JobStore, billing: BillingService, org: str) -> None:
@@ -186,3 +190,32 @@ def test_a_cancel_whose_message_was_lost_is_still_never_charged(
     assert_cancelled_uncharged(store, billing, org)
     assert engine.steps_run == STEPS
     assert not (tmp_path / "jobs" / JOB / "out").exists()  # its encoded outputs went too
+
+
+class ProgressAfterSettleStore(CountingStore):
+    """A progress write that can only finish once the job is settled: a runner that
+    wrote progress on the engine's thread would wait here (up to WAIT_SECONDS)."""
+
+    WAIT_SECONDS = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settled = threading.Event()
+        self.writes_saw_settle: list[bool] = []
+
+    def set_progress(self, job_id: str, progress: float, *, owner: str) -> None:
+        self.writes_saw_settle.append(self.settled.wait(self.WAIT_SECONDS))
+        super().set_progress(job_id, progress, owner=owner)
+
+    def succeed(self, job_id: str, *args: Any, **kwargs: Any) -> bool:
+        self.settled.set()
+        return super().succeed(job_id, *args, **kwargs)
+
+
+def test_no_step_waits_for_its_progress_to_be_stored(store: CountingStore, tmp_path: Path) -> None:
+    slow = ProgressAfterSettleStore(store._db, store._billing)
+    run(slow, StepEngine(), tmp_path, store_check_seconds=3600)
+    assert slow.writes_saw_settle and all(slow.writes_saw_settle)
+    view = slow.get(JOB)
+    # the write that landed after the settle changed nothing
+    assert view is not None and view.status == "succeeded" and view.progress == 1.0

@@ -213,6 +213,9 @@ class JobConsumer:
         self._running: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
+    def flush(self) -> None:
+        self._runner.flush()
+
     def cancel(self, job_id: str) -> None:
         with self._lock:
             event = self._running.get(job_id)
@@ -310,5 +313,6 @@ class CeleryWorker:
             worker.start()
             return int(worker.exitcode or 0)
         finally:
+            self._consumer.flush()
             self._leases.stop()
             self._notifier.stop()

@@ -52,6 +52,7 @@ class InProcessExecutor:
                 job.cancel.set()
         for thread in self._threads:
             await anyio.to_thread.run_sync(thread.join, 30)
+        await anyio.to_thread.run_sync(self._runner.flush)
         await anyio.to_thread.run_sync(self._leases.stop)
 
     def submit(self, job_id: str, *, organization_id: str, batch_key: str) -> None:
