@@ -15,14 +15,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, Select, insert, literal, select, true, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from easel.billing.prices import MAX_BALANCE_MILLI, MAX_CREDITS, from_milli
 from easel.db.engine import Database
 from easel.db.ids import new_id
 from easel.db.models import CreditLedgerEntry, CreditReservation, Organization
 from easel.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
+
+# an UPDATE of at most one row, RETURNING the id of the reservation to charge
+Claim = ReturningUpdate[str | None]
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,34 @@ class BillingService:
                 _record(tx, org_id, -charge, balance, "charge", request_id, note)
             return charge
 
+    def commit_claimed(self, connection: Connection, claim: Claim, *, note: str = "") -> int | None:
+        """Run `claim`, then charge in full the reservation it names, in the caller's
+        transaction; returns the charge, or None if `claim` matched nothing.
+
+        `claim` is an UPDATE of at most one row `RETURNING` the reservation id to
+        charge (NULL: nothing to charge), such as a job's move to succeeded: the job
+        and its charge commit together. On PostgreSQL the claim and the three
+        statements of `commit` run as one statement (data-modifying CTEs), one round
+        trip where a settle made four. So `claim` must not change the reservation or
+        its organization: PostgreSQL makes only one change to a row per statement.
+        """
+        if connection.dialect.name != "postgresql":
+            claimed = connection.execute(claim).first()
+            if claimed is None:
+                return None
+            if claimed[0] is None:
+                return 0
+            return self.commit(claimed[0], note=note, connection=connection)
+        charged = connection.execute(_claim_and_commit(claim, note)).first()
+        if charged is None:
+            return None
+        reservation_id, amount = charged
+        if reservation_id is None:
+            return 0
+        if amount is None:  # as `commit` would, so the caller's transaction rolls back
+            raise _not_held(connection, reservation_id)
+        return int(amount)
+
     def release(self, reservation_id: str, *, connection: Connection | None = None) -> None:
         """Give a reservation back uncharged; releasing a settled one is a no-op."""
         with self._transaction(connection) as tx:
@@ -241,12 +273,77 @@ def _close(connection: Connection, reservation_id: str, status: str) -> Row[str,
     ).first()
     if closed is not None:
         return closed
+    raise _not_held(connection, reservation_id)
+
+
+def _not_held(connection: Connection, reservation_id: str) -> NotFound | Conflict:
+    """Why a reservation could not be closed."""
     current = connection.scalar(
         select(CreditReservation.status).where(CreditReservation.id == reservation_id)
     )
     if current is None:
-        raise NotFound(f"reservation {reservation_id} not found")
-    raise Conflict(f"reservation {reservation_id} is already {current}")
+        return NotFound(f"reservation {reservation_id} not found")
+    return Conflict(f"reservation {reservation_id} is already {current}")
+
+
+def _claim_and_commit(claim: Claim, note: str) -> Select[str | None, int | None]:
+    """`claim`, then `commit`'s three statements, as one PostgreSQL statement: the
+    claimed id and the charge (NULL if the reservation was not held)."""
+    now = datetime.now(UTC)
+    claimed = claim.cte("claimed")
+    reservation_id = claimed.c[0]
+    closed = (
+        update(CreditReservation)
+        .where(CreditReservation.id == reservation_id, CreditReservation.status == "held")
+        .values(status="committed", settled_at=now)
+        .returning(
+            CreditReservation.organization_id,
+            CreditReservation.amount_milli,
+            CreditReservation.request_id,
+        )
+        .cte("closed")
+    )
+    settled = (
+        update(Organization)
+        .where(Organization.id == closed.c.organization_id)
+        .values(
+            held_milli=Organization.held_milli - closed.c.amount_milli,
+            balance_milli=Organization.balance_milli - closed.c.amount_milli,
+        )
+        .returning(Organization.id, Organization.balance_milli)
+        .cte("settled")
+    )
+    recorded = (
+        insert(CreditLedgerEntry)
+        .from_select(
+            [
+                "organization_id",
+                "kind",
+                "delta_milli",
+                "balance_after_milli",
+                "request_id",
+                "note",
+                "created_at",  # from_select leaves out Python-side defaults
+            ],
+            select(
+                settled.c.id,
+                literal("charge"),
+                -closed.c.amount_milli,
+                settled.c.balance_milli,
+                closed.c.request_id,
+                literal(note),
+                literal(now, CreditLedgerEntry.created_at.type),
+            )
+            .select_from(settled.join(closed, settled.c.id == closed.c.organization_id))
+            .where(closed.c.amount_milli > 0),
+        )
+        .cte("recorded")
+    )
+    return (
+        select(reservation_id, closed.c.amount_milli)
+        .select_from(claimed.outerjoin(closed, true()))
+        .add_cte(recorded)  # data-modifying: it runs though nothing reads it
+    )
 
 
 def _settle(connection: Connection, org_id: str, *, held_milli: int, charge: int) -> int:

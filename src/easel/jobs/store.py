@@ -250,40 +250,31 @@ class JobStore:
         Only `owner`, while it holds the job, can do this: a worker whose lease
         expired (and whose job recovery settled) charges nothing. Nor does a job
         whose cancel was requested: False, and the runner cancels it. The job's own
-        UPDATE checks all that and takes its row lock, so settling is four statements.
+        UPDATE checks all that and takes its row lock; billing charges the
+        reservation it names (on PostgreSQL in the same statement).
         """
+        claim = (
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.status == "running",
+                Job.owner == owner,
+                Job.cancel_requested.is_(False),
+            )
+            .values(
+                status="succeeded",
+                progress=1.0,
+                finished_at=datetime.now(UTC),
+                # what its reservation holds, which `create` made of the job's own price
+                credits_charged_milli=case(
+                    (Job.reservation_id.is_(None), 0), else_=Job.credits_reserved_milli
+                ),
+                artifacts=[a.__dict__ for a in artifacts],
+            )
+            .returning(Job.reservation_id)
+        )
         with self._db.connection() as connection:
-            settled = connection.execute(
-                update(Job)
-                .where(
-                    Job.id == job_id,
-                    Job.status == "running",
-                    Job.owner == owner,
-                    Job.cancel_requested.is_(False),
-                )
-                .values(
-                    status="succeeded",
-                    progress=1.0,
-                    finished_at=datetime.now(UTC),
-                    # what the reservation holds: the job reserved its own price
-                    credits_charged_milli=case(
-                        (Job.reservation_id.is_(None), 0), else_=Job.credits_reserved_milli
-                    ),
-                    artifacts=[a.__dict__ for a in artifacts],
-                )
-                .returning(Job.reservation_id, Job.credits_charged_milli)
-            ).first()
-            if settled is None:
-                return False
-            if settled.reservation_id:
-                charged = self._billing.commit(
-                    settled.reservation_id, note=note, connection=connection
-                )
-                if charged != settled.credits_charged_milli:  # the ledger is the truth
-                    connection.execute(
-                        update(Job).where(Job.id == job_id).values(credits_charged_milli=charged)
-                    )
-            return True
+            return self._billing.commit_claimed(connection, claim, note=note) is not None
 
     def fail(
         self,

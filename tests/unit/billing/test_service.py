@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import String, literal, select, update
 
 from easel.accounts.service import AccountsService
 from easel.billing.service import BillingService
-from easel.db.models import CreditLedgerEntry
+from easel.db.engine import Database
+from easel.db.models import CreditLedgerEntry, User
 from easel.errors import Conflict, InvalidRequest, PaymentRequired
 
 
@@ -126,3 +129,63 @@ def test_daily_spend_sums_charges_per_utc_day_with_zero_days(
     spend = billing.daily_spend(org, days=5, today=today)
     assert [s.day for s in spend] == [today - timedelta(days=n) for n in range(4, -1, -1)]
     assert [s.credits for s in spend] == [0, 0, 4.0, 0, 3.5]
+
+
+# -- commit_claimed: a job's settle and its charge (one statement on PostgreSQL) ---------
+
+
+@pytest.fixture
+def user(accounts: AccountsService) -> str:
+    return accounts.create_user("claims@example.com")
+
+
+def claim(user: str, reservation_id: str | None) -> Any:
+    """A claim as a job's settle makes one: an UPDATE of one row (here a user's picture,
+    so the test can see whether it committed) RETURNING the reservation to charge."""
+    return (
+        update(User)
+        .where(User.id == user)
+        .values(profile_picture=User.profile_picture + "+")
+        .returning(literal(reservation_id, String()))
+    )
+
+
+def claims(database: Database, user: str) -> int:
+    """How many claims on `user` committed."""
+    with database.statement() as connection:
+        return len(connection.scalar(select(User.profile_picture).where(User.id == user)) or "")
+
+
+def test_a_claim_and_the_charge_of_its_reservation_commit_together(
+    billing: BillingService, database: Database, org: str, user: str
+) -> None:
+    billing.grant(org, 10_000)
+    held = billing.reserve(org, 3_000, request_id="req-1")
+    with database.connection() as connection:
+        charged = billing.commit_claimed(connection, claim(user, held.id), note="a job")
+    assert charged == 3_000
+    assert billing.available_credits(org) == 7
+    entry = billing.ledger(org)[0]
+    assert (entry.kind, entry.credits, entry.balance_after) == ("charge", -3, 7)
+    assert (entry.request_id, entry.note) == ("req-1", "a job")
+    assert entry.created_at is not None
+    assert claims(database, user) == 1
+    with pytest.raises(Conflict), database.connection() as connection:  # never twice
+        billing.commit_claimed(connection, claim(user, held.id))
+    assert billing.available_credits(org) == 7
+    assert claims(database, user) == 1  # the second claim rolled back with it
+
+
+def test_a_claim_that_matches_nothing_charges_nothing(
+    billing: BillingService, database: Database, org: str, user: str
+) -> None:
+    billing.grant(org, 10_000)
+    held = billing.reserve(org, 3_000)
+    with database.connection() as connection:
+        assert billing.commit_claimed(connection, claim("user-nobody", held.id)) is None
+        # a claimed row that names no reservation: nothing to charge
+        assert billing.commit_claimed(connection, claim(user, None)) == 0
+    assert billing.available_credits(org) == 7  # still held, not charged
+    assert [entry.kind for entry in billing.ledger(org)] == ["grant"]
+    billing.release(held.id)
+    assert billing.available_credits(org) == 10
