@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -205,6 +206,57 @@ def _probe_p99(url: str, key: str) -> float:
     return percentile(times, 99) * 1000
 
 
+def cpu_seconds(pids: set[int]) -> dict[int, float]:
+    """Each live process's CPU time so far (user + system), by pid."""
+    seconds = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seconds[pid] = times.user + times.system
+    return seconds
+
+
+def role_pids(
+    api_pid: int, workers: list[subprocess.Popen[bytes]], redis_url: str
+) -> dict[str, set[int]]:
+    """The processes a job's CPU is spent in, by role (PostgreSQL: every backend)."""
+    redis_port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    by_name: dict[str, set[int]] = {"postgres": set(), "redis": set()}
+    for process in psutil.process_iter(["name", "cmdline"]):
+        name, cmdline = process.info["name"] or "", " ".join(process.info["cmdline"] or ())
+        if name == "postgres":
+            by_name["postgres"].add(process.pid)
+        elif name.startswith("redis-server") and f":{redis_port}" in cmdline + name:
+            by_name["redis"].add(process.pid)
+    return {
+        "API": {api_pid},
+        "workers": {worker.pid for worker in workers},
+        "PostgreSQL": by_name["postgres"],
+        "Redis": by_name["redis"],
+        "clients": {os.getpid()},
+    }
+
+
+@contextmanager
+def cpu_per_job(
+    api_pid: int, workers: list[subprocess.Popen[bytes]], redis_url: str, out: dict[str, float]
+) -> Iterator[None]:
+    """CPU milliseconds per job spent by each role while the block runs JOBS jobs
+    (a backend that starts meanwhile counts from zero)."""
+    out.clear()
+    before = {
+        role: cpu_seconds(pids) for role, pids in role_pids(api_pid, workers, redis_url).items()
+    }
+    yield
+    for role, pids in role_pids(api_pid, workers, redis_url).items():
+        after = cpu_seconds(pids | set(before[role]))
+        spent = sum(after[pid] - before[role].get(pid, 0.0) for pid in after)
+        out[role] = spent * 1000 / JOBS
+    out["all"] = sum(out.values())  # the roles' sum: `out` held only them
+
+
 @contextmanager
 def celery_stack(root: Path) -> Iterator[tuple[dict[str, str], str]]:
     """A private redis-server and a fresh PostgreSQL schema for one run: yields the
@@ -255,6 +307,7 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     rows: list[list[str]] = []
     results: dict[str, float] = {}
+    cpu: dict[str, float] = {}  # of the last (4-worker) throughput run
     load = load_average()
     with celery_stack(root) as (env, _), serve_easel(root / "api", env, root) as api:
         key = api.api_key()
@@ -272,7 +325,8 @@ def main() -> None:
         for count in (1, 2, 4):
             while len(workers) < count:
                 workers += start_workers(1, env, root)
-            results[f"tput_{count}"] = throughput(api.url, key)
+            with cpu_per_job(api.process.pid, workers, env["EASEL_CELERY__BROKER_URL"], cpu):
+                results[f"tput_{count}"] = throughput(api.url, key)
             rows.append(
                 [
                     str(count),
@@ -300,6 +354,11 @@ os.cpu_count() = {os.cpu_count()}, load average at start {load}.
 {table(["workers", "images/s", "vs 1 worker", "engine-bound ceiling (images/s)"], rows)}
 
 Target: ≥ 3.6× from 1 to 4 workers. Measured: {results["tput_4"] / results["tput_1"]:.2f}×.
+
+CPU per job with 4 workers (ms; psutil, user + system, over the {JOBS} jobs; PostgreSQL
+is all its processes, clients is this bench's process):
+
+{table(list(cpu), [[f"{ms:.1f}" for ms in cpu.values()]])}
 
 ## Per-job dispatch overhead
 
