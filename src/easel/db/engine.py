@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,6 @@ DEFAULT_MAX_OVERFLOW = 20
 # restarted server or an idle timeout may have closed it). One in steady use is not:
 # the ping was a round trip on every checkout, a third of a single statement's time.
 IDLE_PING_SECONDS = 1.0
-# Hint writes (progress, hand-overs) get a small pool of their own: see `Database.statement`.
-HINT_POOL_SIZE = 2
-HINT_MAX_OVERFLOW = 8
 
 
 def make_engine(
@@ -34,14 +30,12 @@ def make_engine(
     echo: bool = False,
     pool_size: int = DEFAULT_POOL_SIZE,
     max_overflow: int = DEFAULT_MAX_OVERFLOW,
-    idle_ping_seconds: float = IDLE_PING_SECONDS,
-    session_settings: dict[str, str] | None = None,
+    idle_ping_seconds: float | None = None,
 ) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout.
 
     Bound parameters hold prompts and key hashes, so they are never put in a log
     or an exception message (`hide_parameters`), even with `echo` on.
-    `session_settings`: PostgreSQL settings every connection of this engine starts with.
     """
     pool: dict[str, Any] = {}
     if not in_memory_sqlite(url):
@@ -67,19 +61,10 @@ def make_engine(
         pool_use_lifo=True,
         **pool,
     )
-    if session_settings:
-        event.listen(engine, "connect", partial(_apply_settings, session_settings))
-    _ping_idle_connections(engine, idle_ping_seconds)
+    _ping_idle_connections(
+        engine, IDLE_PING_SECONDS if idle_ping_seconds is None else idle_ping_seconds
+    )
     return engine
-
-
-def _apply_settings(settings: dict[str, str], dbapi_connection: Any, _record: Any) -> None:
-    autocommit = dbapi_connection.autocommit
-    dbapi_connection.autocommit = True  # a setting for the session, outside any transaction
-    with dbapi_connection.cursor() as cursor:
-        for name, value in settings.items():
-            cursor.execute("SELECT set_config(%s, %s, false)", (name, value))
-    dbapi_connection.autocommit = autocommit
 
 
 def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
@@ -134,7 +119,6 @@ class Database:
         max_overflow: int = DEFAULT_MAX_OVERFLOW,
     ) -> None:
         self.url = url
-        self._echo = echo
         self.engine = make_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -153,37 +137,16 @@ class Database:
             yield connection
 
     @contextmanager
-    def statement(self, *, durable: bool = True) -> Iterator[Connection]:
+    def statement(self) -> Iterator[Connection]:
         """A Core connection outside a transaction: each statement commits on its own.
 
         For the hot single statements (a job's status, its lease, progress, a cancel
         check, authentication): one round trip each, where a transaction adds a BEGIN
         and a COMMIT (an update 0.56 → 0.37 ms on PostgreSQL here, an ORM session's
         0.9-1.0 ms).
-
-        `durable=False` is for writes that are only hints (a job's progress, its
-        hand-over to the broker). On PostgreSQL they run on a small pool of their own
-        whose commits do not wait for the WAL flush (0.23 ms). A crash may lose the
-        last such commits, never corrupt anything, and never reorder them after a
-        durable commit that follows.
         """
-        engine = self._autocommit if durable else self._hints
-        with engine.connect() as connection:
+        with self._autocommit.connect() as connection:
             yield connection
-
-    @cached_property
-    def _hints(self) -> Engine:
-        if self.engine.dialect.name != "postgresql":
-            return self._autocommit
-        return make_engine(
-            self.url,
-            echo=self._echo,
-            pool_size=HINT_POOL_SIZE,
-            max_overflow=HINT_MAX_OVERFLOW,
-            session_settings={"synchronous_commit": "off"},
-        ).execution_options(isolation_level="AUTOCOMMIT")
 
     def dispose(self) -> None:
         self.engine.dispose()
-        if "_hints" in self.__dict__:
-            self._hints.dispose()

@@ -142,9 +142,9 @@ class JobStore:
     def hand_over(self, job_id: str, *, owner: str, to: str) -> None:
         """A queued job's holder passes it on (to a broker), if it still holds it.
 
-        Not durable: if a crash loses it, the job is published a second time, which
-        is harmless (only one worker can mark it running)."""
-        with self._db.statement(durable=False) as connection:
+        If it never lands (a crash), the job is published a second time, which is
+        harmless (only one worker can mark it running)."""
+        with self._db.statement() as connection:
             connection.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "queued", Job.owner == owner)
@@ -215,7 +215,7 @@ class JobStore:
 
     def set_progress(self, job_id: str, progress: float, *, owner: str) -> None:
         # progress is a hint: its commit need not wait for the disk
-        with self._db.statement(durable=False) as connection:
+        with self._db.statement() as connection:
             connection.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "running", Job.owner == owner)

@@ -1,5 +1,5 @@
-"""`tests/unit/db/test_engine.py` on PostgreSQL, and what only PostgreSQL does: hint
-writes that skip the WAL flush, and pooled connections the server closed."""
+"""`tests/unit/db/test_engine.py` on PostgreSQL, and what only PostgreSQL does: ping
+pooled connections the server may have closed."""
 
 from collections.abc import Iterator
 
@@ -7,20 +7,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from easel.db.engine import Database, make_engine
+from easel.db.engine import make_engine
 from tests.unit.db.test_engine import *  # noqa: F403
-
-
-def test_only_a_hint_statement_skips_the_wal_flush(db_url: str) -> None:
-    db = Database(db_url)
-    try:
-        with db.statement(durable=False) as connection:
-            assert connection.execute(text("SHOW synchronous_commit")).scalar() == "off"
-        for durable in (db.statement(), db.connection(), db.session()):
-            with durable as connection:
-                assert connection.execute(text("SHOW synchronous_commit")).scalar() == "on"
-    finally:
-        db.dispose()
 
 
 @pytest.fixture

@@ -41,15 +41,11 @@ def test_a_statement_commits_on_its_own(db_url: str) -> None:
     try:
         with db.session() as session:
             session.execute(text("CREATE TABLE hints (n INTEGER PRIMARY KEY)"))
-        for durable in (True, False):
-            with pytest.raises(DBAPIError), db.statement(durable=durable) as connection:
-                connection.execute(text("INSERT INTO hints VALUES (:n)"), {"n": int(durable)})
-                connection.execute(text("INSERT INTO hints VALUES (:n)"), {"n": int(durable)})
+        with pytest.raises(DBAPIError), db.statement() as connection:
+            connection.execute(text("INSERT INTO hints VALUES (1)"))
+            connection.execute(text("INSERT INTO hints VALUES (1)"))
         with db.statement() as connection:
-            assert connection.execute(text("SELECT n FROM hints ORDER BY n")).scalars().all() == [
-                0,
-                1,
-            ]
+            assert connection.execute(text("SELECT n FROM hints")).scalars().all() == [1]
     finally:
         db.dispose()
 
