@@ -3,7 +3,8 @@
 v1 routes answer `{id, name, message}`; v2beta/v2alpha routes answer
 `{id, name, errors: [...]}`. The `id` is the request id, which also goes out
 in the `X-Request-Id` header and the log line. Unexpected exceptions are
-logged with their traceback and answered with a generic 500.
+logged with their traceback and answered with a generic 500; a database that
+refused or dropped a connection gets a 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from easel.errors import EaselError, Overloaded, RateLimited
 
 log = logging.getLogger("easel.api")
+
+# seconds: the pool has reconnected by then, or the outage is longer than a retry
+DATABASE_RETRY_AFTER = 1
 
 _HTTP_NAMES = {
     400: "bad_request",
@@ -135,8 +140,28 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database refused or dropped a connection (a restart, a failover): the pool
+    reconnects on the next request, so the client should retry, not give up."""
+    assert isinstance(exc, OperationalError)
+    log.warning(
+        "database unavailable request_id=%s path=%s: %s",
+        request_id_of(request),
+        request.url.path,
+        exc.orig,
+    )
+    return error_response(
+        request,
+        503,
+        "database_unavailable",
+        "The database is unavailable; try again shortly.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(EaselError, _easel_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
