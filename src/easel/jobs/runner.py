@@ -152,7 +152,9 @@ class JobRunner:
             due = time.monotonic() - last_store_check >= self._store_check_seconds()
             check_stops(read_store=due)
             now = time.monotonic()
-            if step < total and now - last_write < self._progress_interval:
+            # The last step's value is the settle's own (progress 1.0, in its UPDATE): a
+            # write of it now would hold the job's row lock just as the settle wants it.
+            if step >= total or now - last_write < self._progress_interval:
                 return
             last_write = now
             for job_id in job_ids:
