@@ -292,9 +292,14 @@ def _claim_and_commit(claim: Claim, note: str) -> Select[str | None, int | None]
     now = datetime.now(UTC)
     claimed = claim.cte("claimed")
     reservation_id = claimed.c[0]
+    # each row is found by its primary key (a scalar subquery, not a join the planner
+    # might answer with a scan of every held reservation or every organization)
     closed = (
         update(CreditReservation)
-        .where(CreditReservation.id == reservation_id, CreditReservation.status == "held")
+        .where(
+            CreditReservation.id == select(reservation_id).scalar_subquery(),
+            CreditReservation.status == "held",
+        )
         .values(status="committed", settled_at=now)
         .returning(
             CreditReservation.organization_id,
@@ -305,10 +310,11 @@ def _claim_and_commit(claim: Claim, note: str) -> Select[str | None, int | None]
     )
     settled = (
         update(Organization)
-        .where(Organization.id == closed.c.organization_id)
+        .where(Organization.id == select(closed.c.organization_id).scalar_subquery())
         .values(
-            held_milli=Organization.held_milli - closed.c.amount_milli,
-            balance_milli=Organization.balance_milli - closed.c.amount_milli,
+            held_milli=Organization.held_milli - select(closed.c.amount_milli).scalar_subquery(),
+            balance_milli=Organization.balance_milli
+            - select(closed.c.amount_milli).scalar_subquery(),
         )
         .returning(Organization.id, Organization.balance_milli)
         .cte("settled")
