@@ -34,32 +34,20 @@ def test_failed_statement_hides_its_parameters(
         db.dispose()
 
 
-def test_a_statement_commits_on_its_own(db_url: str) -> None:
-    """`statement()` runs each statement in its own transaction (one round trip):
-    a later one that fails leaves the earlier ones committed."""
+@pytest.mark.parametrize(("scope", "kept"), [("statement", [1]), ("connection", [])])
+def test_what_a_failed_statement_takes_with_it(db_url: str, scope: str, kept: list[int]) -> None:
+    """`statement()`: each statement commits on its own (one round trip), so a later one
+    that fails leaves the earlier ones committed. `connection()`: they stand or fall
+    together."""
     db = Database(db_url)
     try:
         with db.session() as session:
-            session.execute(text("CREATE TABLE hints (n INTEGER PRIMARY KEY)"))
-        with pytest.raises(DBAPIError), db.statement() as connection:
-            connection.execute(text("INSERT INTO hints VALUES (1)"))
-            connection.execute(text("INSERT INTO hints VALUES (1)"))
-        with db.statement() as connection:
-            assert connection.execute(text("SELECT n FROM hints")).scalars().all() == [1]
-    finally:
-        db.dispose()
-
-
-def test_a_connection_commits_its_statements_together(db_url: str) -> None:
-    db = Database(db_url)
-    try:
-        with db.connection() as connection:
-            connection.execute(text("CREATE TABLE pairs (n INTEGER PRIMARY KEY)"))
-        with pytest.raises(DBAPIError), db.connection() as connection:
+            session.execute(text("CREATE TABLE pairs (n INTEGER PRIMARY KEY)"))
+        with pytest.raises(DBAPIError), getattr(db, scope)() as connection:
             connection.execute(text("INSERT INTO pairs VALUES (1)"))
             connection.execute(text("INSERT INTO pairs VALUES (1)"))
         with db.statement() as connection:
-            assert connection.execute(text("SELECT count(*) FROM pairs")).scalar() == 0
+            assert connection.execute(text("SELECT n FROM pairs")).scalars().all() == kept
     finally:
         db.dispose()
 
