@@ -15,7 +15,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Connection, Row, Select, insert, literal, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
@@ -27,6 +37,8 @@ from easel.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
 
 # an UPDATE of at most one row, RETURNING the id of the reservation to charge
 Claim = ReturningUpdate[str | None]
+Closing = ReturningUpdate[str, int, str | None]
+Settling = ReturningUpdate[str, int]
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,9 @@ class BillingService:
                 raise InvalidRequest(
                     f"credits: a balance holds at most {MAX_CREDITS:,} credits", param="credits"
                 )
-            balance = self._move(session, org_id, milli, "grant", request_id, note)
+            connection = session.connection()
+            balance = _settle(connection, org_id, held_milli=0, charge=-milli)
+            _record(connection, org_id, milli, balance, "grant", request_id, note)
             return from_milli(balance)
 
     def reserve(
@@ -232,20 +246,6 @@ class BillingService:
                 totals[day] -= delta  # charges are negative movements
         return [DailySpend(day=day, credits=from_milli(milli)) for day, milli in totals.items()]
 
-    @staticmethod
-    def _move(
-        session: Session, org_id: str, milli: int, kind: str, request_id: str | None, note: str
-    ) -> int:
-        connection = session.connection()
-        balance = connection.execute(
-            update(Organization)
-            .where(Organization.id == org_id)
-            .values(balance_milli=Organization.balance_milli + milli)
-            .returning(Organization.balance_milli)
-        ).scalar_one()
-        _record(connection, org_id, milli, balance, kind, request_id, note)
-        return balance
-
 
 def _available_milli(connection: Connection, org_id: str) -> int:
     """The organization's balance less its holds; NotFound if there is no such one."""
@@ -261,7 +261,16 @@ def _available_milli(connection: Connection, org_id: str) -> int:
 
 def _close(connection: Connection, reservation_id: str, status: str) -> Row[str, int, str | None]:
     """Move a held reservation to `status`; its organization, amount and request id."""
-    closed = connection.execute(
+    closed = connection.execute(_closing(reservation_id, status)).first()
+    if closed is not None:
+        return closed
+    raise _not_held(connection, reservation_id)
+
+
+def _closing(reservation_id: str | ColumnElement[str], status: str) -> Closing:
+    """The UPDATE that moves the reservation to `status` if it is still held, RETURNING
+    its organization, amount and request id (`_close`, and the one-statement settle)."""
+    return (
         update(CreditReservation)
         .where(CreditReservation.id == reservation_id, CreditReservation.status == "held")
         .values(status=status, settled_at=datetime.now(UTC))
@@ -270,10 +279,7 @@ def _close(connection: Connection, reservation_id: str, status: str) -> Row[str,
             CreditReservation.amount_milli,
             CreditReservation.request_id,
         )
-    ).first()
-    if closed is not None:
-        return closed
-    raise _not_held(connection, reservation_id)
+    )
 
 
 def _not_held(connection: Connection, reservation_id: str) -> NotFound | Conflict:
@@ -294,31 +300,11 @@ def _claim_and_commit(claim: Claim, note: str) -> Select[str | None, int | None]
     reservation_id = claimed.c[0]
     # each row is found by its primary key (a scalar subquery, not a join the planner
     # might answer with a scan of every held reservation or every organization)
-    closed = (
-        update(CreditReservation)
-        .where(
-            CreditReservation.id == select(reservation_id).scalar_subquery(),
-            CreditReservation.status == "held",
-        )
-        .values(status="committed", settled_at=now)
-        .returning(
-            CreditReservation.organization_id,
-            CreditReservation.amount_milli,
-            CreditReservation.request_id,
-        )
-        .cte("closed")
-    )
-    settled = (
-        update(Organization)
-        .where(Organization.id == select(closed.c.organization_id).scalar_subquery())
-        .values(
-            held_milli=Organization.held_milli - select(closed.c.amount_milli).scalar_subquery(),
-            balance_milli=Organization.balance_milli
-            - select(closed.c.amount_milli).scalar_subquery(),
-        )
-        .returning(Organization.id, Organization.balance_milli)
-        .cte("settled")
-    )
+    closed = _closing(select(reservation_id).scalar_subquery(), "committed").cte("closed")
+    amount = select(closed.c.amount_milli).scalar_subquery()
+    settled = _settling(
+        select(closed.c.organization_id).scalar_subquery(), held_milli=amount, charge=amount
+    ).cte("settled")
     recorded = (
         insert(CreditLedgerEntry)
         .from_select(
@@ -355,16 +341,31 @@ def _claim_and_commit(claim: Claim, note: str) -> Select[str | None, int | None]
 def _settle(connection: Connection, org_id: str, *, held_milli: int, charge: int) -> int:
     """Drop a hold and take `charge` from the balance in one statement (a job's
     settle is on every generation's path); returns the balance."""
-    balance: int = connection.execute(
+    balance: int = (
+        connection.execute(_settling(org_id, held_milli=held_milli, charge=charge))
+        .one()
+        .balance_milli
+    )
+    return balance
+
+
+def _settling(
+    org_id: str | ColumnElement[str],
+    *,
+    held_milli: int | ColumnElement[int],
+    charge: int | ColumnElement[int],
+) -> Settling:
+    """The UPDATE that drops the organization's hold by `held_milli` and its balance by
+    `charge`, RETURNING its id and new balance (`_settle`, and the one-statement settle)."""
+    return (
         update(Organization)
         .where(Organization.id == org_id)
         .values(
             held_milli=Organization.held_milli - held_milli,
             balance_milli=Organization.balance_milli - charge,
         )
-        .returning(Organization.balance_milli)
-    ).scalar_one()
-    return balance
+        .returning(Organization.id, Organization.balance_milli)
+    )
 
 
 def _record(

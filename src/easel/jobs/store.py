@@ -214,7 +214,7 @@ class JobStore:
             return renewed.rowcount
 
     def set_progress(self, job_id: str, progress: float, *, owner: str) -> None:
-        # progress is a hint: its commit need not wait for the disk
+        # a hint: written off the engine's thread (see `easel.jobs.progress`)
         with self._db.statement() as connection:
             connection.execute(
                 update(Job)
