@@ -97,6 +97,21 @@ async def result(
     return await finished(client, f"/v2beta/results/{response.json()['id']}", account)
 
 
+async def polled_until_progress(
+    client: httpx.AsyncClient, url: str, account: TestAccount, timeout: float = 10
+) -> dict[str, Any]:
+    """The running job's 202 body once it shows progress: progress is stored off the
+    engine's thread, so it lands a moment after the engine reports it."""
+    deadline = anyio.current_time() + timeout
+    while True:
+        running = await client.get(url, headers=account.headers)
+        assert running.status_code == 202, running.text
+        body: dict[str, Any] = running.json()
+        if body["progress"] > 0 or anyio.current_time() > deadline:
+            return body
+        await anyio.sleep(0.02)
+
+
 def pixels(response: httpx.Response) -> np.ndarray:
     return np.asarray(image_of(response).convert("RGB"))
 
@@ -123,9 +138,7 @@ async def test_it_answers_an_id_then_the_image_in_both_accept_modes_for_8_credit
 
     await anyio.to_thread.run_sync(relight.fake_painter.started.wait, 10)
     url = f"/v2beta/results/{job_id}"
-    running = await client.get(url, headers=account.headers)
-    assert running.status_code == 202, running.text
-    body = running.json()
+    body = await polled_until_progress(client, url, account)
     assert (body["id"], body["status"]) == (job_id, "in-progress")
     assert 0 < body["progress"] < 1  # the cut-out is done, the painting is not
     other = make_account(services.accounts, services.billing, email="other@example.com")
