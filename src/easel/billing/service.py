@@ -10,16 +10,19 @@ hold: nothing was charged, so the ledger is untouched.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
     Select,
+    bindparam,
     insert,
     literal,
     select,
@@ -39,6 +42,18 @@ from easel.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
 Claim = ReturningUpdate[str | None]
 Closing = ReturningUpdate[str, int, str | None]
 Settling = ReturningUpdate[str, int]
+
+# A reservation's two statements, built once (each job's path runs them): hold the
+# credits if the organization has them, then record the hold.
+_HOLD = (
+    update(Organization)
+    .where(
+        Organization.id == bindparam("org_id"),
+        Organization.balance_milli - Organization.held_milli >= bindparam("milli"),
+    )
+    .values(held_milli=Organization.held_milli + bindparam("milli"))
+)
+_RESERVATION = insert(CreditReservation)
 
 
 @dataclass(frozen=True)
@@ -109,14 +124,7 @@ class BillingService:
         it (a job row names its reservation as it is inserted).
         """
         with self._transaction(connection) as tx:
-            held = tx.execute(
-                update(Organization)
-                .where(
-                    Organization.id == org_id,
-                    Organization.balance_milli - Organization.held_milli >= milli,
-                )
-                .values(held_milli=Organization.held_milli + milli)
-            )
+            held = tx.execute(_HOLD, {"org_id": org_id, "milli": milli})
             if held.rowcount != 1:
                 available = _available_milli(tx, org_id)
                 raise PaymentRequired(
@@ -125,12 +133,13 @@ class BillingService:
                 )
             reservation_id = reservation_id or new_id("res")
             tx.execute(
-                insert(CreditReservation).values(
-                    id=reservation_id,
-                    organization_id=org_id,
-                    amount_milli=milli,
-                    request_id=request_id,
-                )
+                _RESERVATION,
+                {
+                    "id": reservation_id,
+                    "organization_id": org_id,
+                    "amount_milli": milli,
+                    "request_id": request_id,
+                },
             )
         return Reservation(id=reservation_id, organization_id=org_id, amount_milli=milli)
 
@@ -157,9 +166,16 @@ class BillingService:
                 _record(tx, org_id, -charge, balance, "charge", request_id, note)
             return charge
 
-    def commit_claimed(self, connection: Connection, claim: Claim, *, note: str = "") -> int | None:
-        """Run `claim`, then charge in full the reservation it names, in the caller's
-        transaction; returns the charge, or None if `claim` matched nothing.
+    def commit_claimed(
+        self,
+        connection: Connection,
+        claim: Claim,
+        claim_params: Mapping[str, Any],
+        *,
+        note: str = "",
+    ) -> int | None:
+        """Run `claim` with `claim_params`, then charge in full the reservation it names,
+        in the caller's transaction; returns the charge, or None if `claim` matched nothing.
 
         `claim` is an UPDATE of at most one row `RETURNING` the reservation id to
         charge (NULL: nothing to charge), such as a job's move to succeeded: the job
@@ -167,15 +183,22 @@ class BillingService:
         statements of `commit` run as one statement (data-modifying CTEs), one round
         trip where a settle made four. So `claim` must not change the reservation or
         its organization: PostgreSQL makes only one change to a row per statement.
+        Pass the same `claim` object each time (one built with bound parameters): the
+        combined statement is built once per claim, and its parameters must not be
+        named `note`, `now` or `settled_at`.
         """
         if connection.dialect.name != "postgresql":
-            claimed = connection.execute(claim).first()
+            claimed = connection.execute(claim, dict(claim_params)).first()
             if claimed is None:
                 return None
             if claimed[0] is None:
                 return 0
             return self.commit(claimed[0], note=note, connection=connection)
-        charged = connection.execute(_claim_and_commit(claim, note)).first()
+        now = datetime.now(UTC)
+        charged = connection.execute(
+            _claim_and_commit(claim),
+            {**claim_params, "note": note, "now": now, "settled_at": now},
+        ).first()
         if charged is None:
             return None
         reservation_id, amount = charged
@@ -261,7 +284,9 @@ def _available_milli(connection: Connection, org_id: str) -> int:
 
 def _close(connection: Connection, reservation_id: str, status: str) -> Row[str, int, str | None]:
     """Move a held reservation to `status`; its organization, amount and request id."""
-    closed = connection.execute(_closing(reservation_id, status)).first()
+    closed = connection.execute(
+        _closing(reservation_id, status), {"settled_at": datetime.now(UTC)}
+    ).first()
     if closed is not None:
         return closed
     raise _not_held(connection, reservation_id)
@@ -269,11 +294,12 @@ def _close(connection: Connection, reservation_id: str, status: str) -> Row[str,
 
 def _closing(reservation_id: str | ColumnElement[str], status: str) -> Closing:
     """The UPDATE that moves the reservation to `status` if it is still held, RETURNING
-    its organization, amount and request id (`_close`, and the one-statement settle)."""
+    its organization, amount and request id (`_close`, and the one-statement settle);
+    the `settled_at` parameter is the time."""
     return (
         update(CreditReservation)
         .where(CreditReservation.id == reservation_id, CreditReservation.status == "held")
-        .values(status=status, settled_at=datetime.now(UTC))
+        .values(status=status, settled_at=bindparam("settled_at"))
         .returning(
             CreditReservation.organization_id,
             CreditReservation.amount_milli,
@@ -292,10 +318,11 @@ def _not_held(connection: Connection, reservation_id: str) -> NotFound | Conflic
     return Conflict(f"reservation {reservation_id} is already {current}")
 
 
-def _claim_and_commit(claim: Claim, note: str) -> Select[str | None, int | None]:
+@cache  # one per claim statement, which is built once (see `commit_claimed`)
+def _claim_and_commit(claim: Claim) -> Select[str | None, int | None]:
     """`claim`, then `commit`'s three statements, as one PostgreSQL statement: the
-    claimed id and the charge (NULL if the reservation was not held)."""
-    now = datetime.now(UTC)
+    claimed id and the charge (NULL if the reservation was not held). Its parameters
+    are the claim's, the ledger's `note`, and the time as `now` and `settled_at`."""
     claimed = claim.cte("claimed")
     reservation_id = claimed.c[0]
     # each row is found by its primary key (a scalar subquery, not a join the planner
@@ -323,8 +350,8 @@ def _claim_and_commit(claim: Claim, note: str) -> Select[str | None, int | None]
                 -closed.c.amount_milli,
                 settled.c.balance_milli,
                 closed.c.request_id,
-                literal(note),
-                literal(now, CreditLedgerEntry.created_at.type),
+                bindparam("note", type_=CreditLedgerEntry.note.type),
+                bindparam("now", type_=CreditLedgerEntry.created_at.type),
             )
             .select_from(settled.join(closed, settled.c.id == closed.c.organization_id))
             .where(closed.c.amount_milli > 0),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, case, delete, func, insert, or_, select, update
+from sqlalchemy import Row, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from easel.billing.service import BillingService
@@ -35,6 +35,61 @@ OPEN = ("queued", "running")
 JOB_COLUMNS = tuple(Job.__table__.columns)
 # the failure message of a job whose worker died or stopped renewing its lease
 WORKER_STOPPED = "The worker running the generation stopped before it finished."
+
+# The statements on every job's path, built once with bound parameters: building one
+# per call (coercing each value, computing its cache key) cost more than running it,
+# 1.4 ms of a 2.9 ms settle here. Their bound parameters are filled in at execution.
+_INSERT = insert(Job).returning(*JOB_COLUMNS)
+_GET = select(*JOB_COLUMNS).where(Job.id == bindparam("job_id"))
+_STATUS = select(Job.status).where(Job.id == bindparam("job_id"))
+_HAND_OVER = (
+    update(Job)
+    .where(Job.id == bindparam("job_id"), Job.status == "queued", Job.owner == bindparam("holder"))
+    .values(owner=bindparam("to"))
+)
+_OPEN_COUNT = (
+    select(func.count())
+    .select_from(Job)
+    .where(Job.organization_id == bindparam("org_id"), Job.status.in_(OPEN))
+)
+_MARK_RUNNING = (
+    update(Job)
+    .where(Job.id == bindparam("job_id"), Job.status == "queued", Job.cancel_requested.is_(False))
+    .values(
+        status="running",
+        started_at=bindparam("now"),
+        owner=bindparam("holder"),
+        lease_expires_at=bindparam("lease_until"),
+    )
+    .returning(*JOB_COLUMNS)
+)
+_SET_PROGRESS = (
+    update(Job)
+    .where(Job.id == bindparam("job_id"), Job.status == "running", Job.owner == bindparam("holder"))
+    .values(progress=bindparam("value"))
+)
+# running → succeeded, if `owner` still holds the job and no cancel was asked for,
+# RETURNING the reservation to charge (see `succeed`)
+_SUCCEED = (
+    update(Job)
+    .where(
+        Job.id == bindparam("job_id"),
+        Job.status == "running",
+        Job.owner == bindparam("holder"),
+        Job.cancel_requested.is_(False),
+    )
+    .values(
+        status="succeeded",
+        progress=1.0,
+        finished_at=bindparam("finished"),
+        # what its reservation holds, which `create` made of the job's own price
+        credits_charged_milli=case(
+            (Job.reservation_id.is_(None), 0), else_=Job.credits_reserved_milli
+        ),
+        artifacts=bindparam("outputs", type_=Job.artifacts.type),
+    )
+    .returning(Job.reservation_id)
+)
 
 
 def process_owner() -> str:
@@ -84,28 +139,27 @@ class JobStore:
         try:
             with self._db.connection() as connection:
                 row = connection.execute(
-                    insert(Job)
-                    .values(
-                        id=job.job_id,
-                        organization_id=job.organization_id,
-                        user_id=job.user_id,
-                        api_key_id=job.api_key_id,
-                        request_id=job.request_id,
-                        idempotency_key=job.idempotency_key,
-                        engine_id=job.engine_id,
-                        kind=job.kind,
-                        params_hash=job.params_hash,
-                        params=job.params,
-                        status="queued",
-                        owner=job.owner,
-                        lease_expires_at=now + job.lease,
-                        reservation_id=reservation_id,
-                        credits_reserved_milli=job.cost_milli,
-                        created_at=now,
-                        expires_at=now + job.retention,
-                        artifacts=[],
-                    )
-                    .returning(*JOB_COLUMNS)
+                    _INSERT,
+                    {
+                        "id": job.job_id,
+                        "organization_id": job.organization_id,
+                        "user_id": job.user_id,
+                        "api_key_id": job.api_key_id,
+                        "request_id": job.request_id,
+                        "idempotency_key": job.idempotency_key,
+                        "engine_id": job.engine_id,
+                        "kind": job.kind,
+                        "params_hash": job.params_hash,
+                        "params": job.params,
+                        "status": "queued",
+                        "owner": job.owner,
+                        "lease_expires_at": now + job.lease,
+                        "reservation_id": reservation_id,
+                        "credits_reserved_milli": job.cost_milli,
+                        "created_at": now,
+                        "expires_at": now + job.retention,
+                        "artifacts": [],
+                    },
                 ).one()
                 self._billing.reserve(
                     job.organization_id,
@@ -120,13 +174,13 @@ class JobStore:
 
     def get(self, job_id: str) -> JobView | None:
         with self._db.statement() as connection:
-            row = connection.execute(select(*JOB_COLUMNS).where(Job.id == job_id)).first()
+            row = connection.execute(_GET, {"job_id": job_id}).first()
             return _view(row) if row is not None else None
 
     def status(self, job_id: str) -> str | None:
         """The job's status alone (None: no such job), for waiters that need only that."""
         with self._db.statement() as connection:
-            return connection.scalar(select(Job.status).where(Job.id == job_id))
+            return connection.scalar(_STATUS, {"job_id": job_id})
 
     def find_for_key(self, api_key_id: str, ref: str) -> JobView | None:
         """A job of this API key by id or by its idempotency key; never another key's."""
@@ -145,11 +199,7 @@ class JobStore:
         If it never lands (a crash), the job is published a second time, which is
         harmless (only one worker can mark it running)."""
         with self._db.statement() as connection:
-            connection.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status == "queued", Job.owner == owner)
-                .values(owner=to)
-            )
+            connection.execute(_HAND_OVER, {"job_id": job_id, "holder": owner, "to": to})
 
     def queued_not_held_by(
         self, holder: str, created_before: datetime
@@ -167,14 +217,7 @@ class JobStore:
     def open_count(self, organization_id: str) -> int:
         """How many of the organization's jobs are queued or running (for fair dispatch)."""
         with self._db.statement() as connection:
-            return int(
-                connection.scalar(
-                    select(func.count())
-                    .select_from(Job)
-                    .where(Job.organization_id == organization_id, Job.status.in_(OPEN))
-                )
-                or 0
-            )
+            return int(connection.scalar(_OPEN_COUNT, {"org_id": organization_id}) or 0)
 
     def recent_for_key(self, api_key_id: str, *, limit: int = 50, offset: int = 0) -> list[JobView]:
         with self._db.statement() as connection:
@@ -196,10 +239,8 @@ class JobStore:
         now = datetime.now(UTC)
         with self._db.statement() as connection:
             row = connection.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False))
-                .values(status="running", started_at=now, owner=owner, lease_expires_at=now + lease)
-                .returning(*JOB_COLUMNS)
+                _MARK_RUNNING,
+                {"job_id": job_id, "now": now, "holder": owner, "lease_until": now + lease},
             ).first()
             return _view(row) if row is not None else None
 
@@ -217,9 +258,8 @@ class JobStore:
         # a hint: written off the engine's thread (see `easel.jobs.progress`)
         with self._db.statement() as connection:
             connection.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status == "running", Job.owner == owner)
-                .values(progress=min(max(progress, 0.0), 1.0))
+                _SET_PROGRESS,
+                {"job_id": job_id, "holder": owner, "value": min(max(progress, 0.0), 1.0)},
             )
 
     def to_stop(self, job_ids: Iterable[str], *, owner: str) -> set[str]:
@@ -253,28 +293,14 @@ class JobStore:
         UPDATE checks all that and takes its row lock; billing charges the
         reservation it names (on PostgreSQL in the same statement).
         """
-        claim = (
-            update(Job)
-            .where(
-                Job.id == job_id,
-                Job.status == "running",
-                Job.owner == owner,
-                Job.cancel_requested.is_(False),
-            )
-            .values(
-                status="succeeded",
-                progress=1.0,
-                finished_at=datetime.now(UTC),
-                # what its reservation holds, which `create` made of the job's own price
-                credits_charged_milli=case(
-                    (Job.reservation_id.is_(None), 0), else_=Job.credits_reserved_milli
-                ),
-                artifacts=[a.__dict__ for a in artifacts],
-            )
-            .returning(Job.reservation_id)
-        )
+        claim = {
+            "job_id": job_id,
+            "holder": owner,
+            "finished": datetime.now(UTC),
+            "outputs": [a.__dict__ for a in artifacts],
+        }
         with self._db.connection() as connection:
-            return self._billing.commit_claimed(connection, claim, note=note) is not None
+            return self._billing.commit_claimed(connection, _SUCCEED, claim, note=note) is not None
 
     def fail(
         self,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import String, literal, select, update
+from sqlalchemy import String, bindparam, cast, select, update
 
 from easel.accounts.service import AccountsService
 from easel.billing.service import BillingService
@@ -139,15 +139,20 @@ def user(accounts: AccountsService) -> str:
     return accounts.create_user("claims@example.com")
 
 
-def claim(user: str, reservation_id: str | None) -> Any:
-    """A claim as a job's settle makes one: an UPDATE of one row (here a user's picture,
-    so the test can see whether it committed) RETURNING the reservation to charge."""
-    return (
-        update(User)
-        .where(User.id == user)
-        .values(profile_picture=User.profile_picture + "+")
-        .returning(literal(reservation_id, String()))
-    )
+# A claim as a job's settle makes one, built once with bound parameters: an UPDATE of
+# one row (here a user's picture, so the test can see whether it committed) RETURNING
+# the reservation to charge.
+CLAIM = (
+    update(User)
+    .where(User.id == bindparam("claimant"))
+    .values(profile_picture=User.profile_picture + "+")
+    .returning(cast(bindparam("reservation"), String()))
+)
+
+
+def claim(user: str, reservation_id: str | None) -> dict[str, Any]:
+    """The parameters of a claim of `user` naming `reservation_id`."""
+    return {"claimant": user, "reservation": reservation_id}
 
 
 def claims(database: Database, user: str) -> int:
@@ -162,7 +167,7 @@ def test_a_claim_and_the_charge_of_its_reservation_commit_together(
     billing.grant(org, 10_000)
     held = billing.reserve(org, 3_000, request_id="req-1")
     with database.connection() as connection:
-        charged = billing.commit_claimed(connection, claim(user, held.id), note="a job")
+        charged = billing.commit_claimed(connection, CLAIM, claim(user, held.id), note="a job")
     assert charged == 3_000
     assert billing.available_credits(org) == 7
     entry = billing.ledger(org)[0]
@@ -171,7 +176,7 @@ def test_a_claim_and_the_charge_of_its_reservation_commit_together(
     assert entry.created_at is not None
     assert claims(database, user) == 1
     with pytest.raises(Conflict), database.connection() as connection:  # never twice
-        billing.commit_claimed(connection, claim(user, held.id))
+        billing.commit_claimed(connection, CLAIM, claim(user, held.id))
     assert billing.available_credits(org) == 7
     assert claims(database, user) == 1  # the second claim rolled back with it
 
@@ -182,9 +187,9 @@ def test_a_claim_that_matches_nothing_charges_nothing(
     billing.grant(org, 10_000)
     held = billing.reserve(org, 3_000)
     with database.connection() as connection:
-        assert billing.commit_claimed(connection, claim("user-nobody", held.id)) is None
+        assert billing.commit_claimed(connection, CLAIM, claim("user-nobody", held.id)) is None
         # a claimed row that names no reservation: nothing to charge
-        assert billing.commit_claimed(connection, claim(user, None)) == 0
+        assert billing.commit_claimed(connection, CLAIM, claim(user, None)) == 0
     assert billing.available_credits(org) == 7  # still held, not charged
     assert [entry.kind for entry in billing.ledger(org)] == ["grant"]
     billing.release(held.id)
