@@ -91,6 +91,9 @@ def make_celery(options: CeleryOptions) -> Celery:
         worker_redirect_stdouts=False,
         worker_send_task_events=False,
         task_ignore_result=True,
+        # One (disabled) result backend for the process: celery otherwise builds one per
+        # thread on its first send_task, and every new request thread of the API paid it.
+        result_backend_thread_safe=True,
         task_default_queue=options.queue,
         task_queues=[
             Queue(  # type: ignore[no-untyped-call]
