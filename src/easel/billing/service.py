@@ -18,11 +18,13 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     Connection,
     Row,
     Select,
     bindparam,
+    cast,
     insert,
     literal,
     select,
@@ -54,6 +56,27 @@ _HOLD = (
     .values(held_milli=Organization.held_milli + bindparam("milli"))
 )
 _RESERVATION = insert(CreditReservation)
+# Both as one part of a PostgreSQL statement that also writes what the credits are for
+# (a job: see `JobStore.create`): it yields the reservation's id, or no row when the
+# organization lacks the credits. Its parameters: `held_reservation`.
+_HELD = _HOLD.returning(Organization.id).cte("held")
+HELD_RESERVATION: CTE = (
+    insert(CreditReservation)
+    .from_select(
+        # from_select leaves out Python-side defaults: every column is given
+        ["id", "organization_id", "amount_milli", "request_id", "status", "created_at"],
+        select(
+            cast(bindparam("reservation"), CreditReservation.id.type),
+            _HELD.c.id,
+            cast(bindparam("milli"), CreditReservation.amount_milli.type),
+            cast(bindparam("reserved_for"), CreditReservation.request_id.type),
+            literal("held"),
+            cast(bindparam("reserved_at"), CreditReservation.created_at.type),
+        ),
+    )
+    .returning(CreditReservation.id)
+    .cte("reserved")
+)
 
 
 @dataclass(frozen=True)
@@ -126,11 +149,7 @@ class BillingService:
         with self._transaction(connection) as tx:
             held = tx.execute(_HOLD, {"org_id": org_id, "milli": milli})
             if held.rowcount != 1:
-                available = _available_milli(tx, org_id)
-                raise PaymentRequired(
-                    f"Insufficient balance: this request costs {from_milli(milli):g} credits "
-                    f"and the organization has {from_milli(available):g} available."
-                )
+                raise self.insufficient(tx, org_id, milli)
             reservation_id = reservation_id or new_id("res")
             tx.execute(
                 _RESERVATION,
@@ -142,6 +161,26 @@ class BillingService:
                 },
             )
         return Reservation(id=reservation_id, organization_id=org_id, amount_milli=milli)
+
+    def held_reservation(
+        self, org_id: str, milli: int, *, reservation_id: str, request_id: str | None
+    ) -> dict[str, Any]:
+        """The parameters of `HELD_RESERVATION`: hold `milli` credits as `reservation_id`."""
+        return {
+            "org_id": org_id,
+            "milli": milli,
+            "reservation": reservation_id,
+            "reserved_for": request_id,
+            "reserved_at": datetime.now(UTC),
+        }
+
+    def insufficient(self, connection: Connection, org_id: str, milli: int) -> PaymentRequired:
+        """The 402 of a hold of `milli` credits that the organization could not make."""
+        available = _available_milli(connection, org_id)
+        return PaymentRequired(
+            f"Insufficient balance: this request costs {from_milli(milli):g} credits "
+            f"and the organization has {from_milli(available):g} available."
+        )
 
     def commit(
         self,

@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 
-from easel.errors import Cancelled, Conflict, GenerationNotFound, InvalidRequest
+from easel.errors import Cancelled, Conflict, GenerationNotFound, InvalidRequest, PaymentRequired
 from easel.jobs.executors.base import Executor
 from easel.jobs.models import FINAL_STATUSES, JobView
 from easel.jobs.notify import JobNotifier, Subscription
@@ -147,6 +147,14 @@ class JobService:
             existing = self._existing(who, job.params_hash)
             if existing is None:
                 raise _reused_key() from None
+            return existing
+        except PaymentRequired:
+            # a concurrent request with the same key may have spent the credits on its
+            # job (PostgreSQL holds them before it inserts): attach to that job
+            self._artifacts.delete_prefix(f"jobs/{job_id}")
+            existing = self._existing(who, job.params_hash) if who.idempotency_key else None
+            if existing is None:
+                raise
             return existing
         except BaseException:
             self._artifacts.delete_prefix(f"jobs/{job_id}")

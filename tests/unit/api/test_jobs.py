@@ -208,7 +208,8 @@ async def test_concurrent_retry_attaches_to_the_running_job(
 async def test_concurrent_retries_with_a_balance_for_one_image_all_succeed(
     client: httpx.AsyncClient, services: Services, gated: FakeEngine
 ) -> None:
-    """The key is claimed before credits are reserved: retries attach, none gets 402."""
+    """Retries attach to the one job, none gets 402: on SQLite the key is claimed before
+    the credits are held; on PostgreSQL a retry that finds them spent looks for the key."""
     cost = generation_cost_milli(
         services.engines.spec(SD), width=512, height=512, steps=BODY["steps"], samples=1
     )
