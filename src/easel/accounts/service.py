@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,22 @@ from easel.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, U
 
 # A shorter start of a key id or prefix ("sk-", "key-") would match nearly every key.
 MIN_KEY_REF_LENGTH = 6
+
+# One round trip, built once: the key, its user's admin flag and memberships (a row each).
+_AUTHENTICATE = (
+    select(
+        ApiKey.id,
+        ApiKey.user_id,
+        ApiKey.revoked_at,
+        User.is_admin,
+        Membership.organization_id,
+        Membership.is_default,
+    )
+    .join(User, User.id == ApiKey.user_id)
+    .outerjoin(Membership, Membership.user_id == ApiKey.user_id)
+    .where(ApiKey.key_hash == bindparam("key_hash"))
+    .order_by(Membership.id)
+)
 
 
 class AccountsService:
@@ -241,22 +257,8 @@ class AccountsService:
         key_hash = keys.hash_secret(secret)
         # taken before the read: a revocation that commits meanwhile voids this answer
         generation = self._principals.generation if self._principals is not None else 0
-        # one round trip: the key, its user's admin flag and memberships (a row for each)
         with self._db.statement() as connection:
-            rows = connection.execute(
-                select(
-                    ApiKey.id,
-                    ApiKey.user_id,
-                    ApiKey.revoked_at,
-                    User.is_admin,
-                    Membership.organization_id,
-                    Membership.is_default,
-                )
-                .join(User, User.id == ApiKey.user_id)
-                .outerjoin(Membership, Membership.user_id == ApiKey.user_id)
-                .where(ApiKey.key_hash == key_hash)
-                .order_by(Membership.id)
-            ).all()
+            rows = connection.execute(_AUTHENTICATE, {"key_hash": key_hash}).all()
         if not rows or rows[0].revoked_at is not None:
             raise Unauthorized(
                 f"Incorrect API key provided ({keys.visible_prefix(secret)}…); "

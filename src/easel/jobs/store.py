@@ -84,6 +84,12 @@ _MARK_RUNNING = (
     )
     .returning(*JOB_COLUMNS)
 )
+_TO_KEEP = select(Job.id).where(
+    Job.id.in_(bindparam("job_ids", expanding=True)),
+    Job.status == "running",
+    Job.owner == bindparam("holder"),
+    Job.cancel_requested.is_(False),
+)
 _SET_PROGRESS = (
     update(Job)
     .where(Job.id == bindparam("job_id"), Job.status == "running", Job.owner == bindparam("holder"))
@@ -305,14 +311,7 @@ class JobStore:
         """Those of `job_ids` that `owner` should stop: cancelled, settled, or taken away."""
         ids = list(job_ids)
         with self._db.statement() as connection:
-            keep = connection.scalars(
-                select(Job.id).where(
-                    Job.id.in_(ids),
-                    Job.status == "running",
-                    Job.owner == owner,
-                    Job.cancel_requested.is_(False),
-                )
-            ).all()
+            keep = connection.scalars(_TO_KEEP, {"job_ids": ids, "holder": owner}).all()
         return set(ids) - set(keep)
 
     def request_cancel(self, job_id: str) -> None:
