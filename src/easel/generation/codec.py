@@ -46,6 +46,11 @@ class StoredRequest:
         return digest.hexdigest()
 
 
+def carries_images(request: OperationRequest) -> bool:
+    """Whether `encode` has images to compress (else it is cheap enough for the event loop)."""
+    return any(getattr(request, field) is not None for field in request.image_fields())
+
+
 def encode(request: OperationRequest) -> StoredRequest:
     images = request.image_fields()
     data = request.model_dump(mode="json", exclude=set(images))

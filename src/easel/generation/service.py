@@ -11,7 +11,7 @@ in the job layer, keyed by the hash of the stored request.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,7 @@ from easel.jobs.service import JobHandle, JobRequest, JobService, Submission
 from easel.jobs.work import EncodedOutput
 from easel.safety.outputs import OutputClassifier, blur
 from easel.safety.prompts import PromptFilter
-from easel.storage.base import ArtifactStore, ArtifactStream
+from easel.storage.base import ArtifactStore
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,29 @@ class OutputFile:
     async def read(self) -> bytes:
         return await anyio.to_thread.run_sync(self.store.get, self.key)
 
-    async def open(self) -> ArtifactStream:
-        """Its size and its bytes in chunks (read, by a thread, as they are consumed)."""
-        return await anyio.to_thread.run_sync(self.store.open, self.key)
+    async def open(self) -> OpenedOutput:
+        """Opened, with its first chunk read by the same thread: an output of one chunk
+        (every image) is then whole, and needs no other thread to send; a longer one's
+        other chunks are read, by a thread, as they are consumed."""
+        return await anyio.to_thread.run_sync(self._open)
+
+    def _open(self) -> OpenedOutput:
+        stream = self.store.open(self.key)
+        first = next(stream.chunks, b"")
+        if len(first) < stream.size:
+            return OpenedOutput(stream.size, first, stream.chunks)
+        stream.chunks.close()  # all of it: let go of the file (or S3 response) now
+        return OpenedOutput(stream.size, first, None)
+
+
+@dataclass(frozen=True)
+class OpenedOutput:
+    """An output opened to send: its size, its first chunk, and an iterator over the
+    chunks after it (None when the first chunk is all of it)."""
+
+    size: int
+    first: bytes
+    rest: Iterator[bytes] | None
 
 
 class JobFailed(EaselError):
@@ -99,7 +119,10 @@ class GenerationService:
         self._prompt_filter.check(request.prompt_texts())
         resolved = request.with_seeds()
         work = resolved.to_engine()
-        stored = await anyio.to_thread.run_sync(codec.encode, resolved)
+        if codec.carries_images(resolved):  # PNG-compressing them is work for a thread
+            stored = await anyio.to_thread.run_sync(codec.encode, resolved)
+        else:
+            stored = codec.encode(resolved)
         job = JobRequest(
             engine_id=spec.id,
             kind=request.operation,

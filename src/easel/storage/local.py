@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 from easel.storage.base import CHUNK_SIZE, ArtifactStream
@@ -53,7 +53,7 @@ class LocalArtifactStore:
         shutil.rmtree(self._path(prefix), ignore_errors=True)
 
 
-def _read_chunks(path: Path, chunk_size: int) -> Iterator[bytes]:
+def _read_chunks(path: Path, chunk_size: int) -> Generator[bytes, None, None]:
     # opened on the first chunk, so a stream never read holds no file descriptor
     with path.open("rb") as handle:
         while chunk := handle.read(chunk_size):

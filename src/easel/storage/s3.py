@@ -10,7 +10,7 @@ adds a bucket rule as a backstop for anything a sweep missed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import boto3
@@ -89,7 +89,7 @@ class S3ArtifactStore:
         )
 
 
-def _iter_body(body: Any, chunk_size: int) -> Iterator[bytes]:
+def _iter_body(body: Any, chunk_size: int) -> Generator[bytes, None, None]:
     try:
         yield from body.iter_chunks(chunk_size)
     finally:  # back to the connection pool, or dropped if the client left mid-stream

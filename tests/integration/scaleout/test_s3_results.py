@@ -30,7 +30,7 @@ from tests.factories import TestAccount, make_account, make_settings
 from tests.integration.scaleout.conftest import MotoServer
 
 BUCKET = "results"
-BIG = os.urandom(1024 * 1024 + 7)  # 17 chunks, the last one short
+BIG = os.urandom(3 * CHUNK_SIZE + 7)  # 4 chunks, the last one short
 IDEM = "big-output"
 
 
