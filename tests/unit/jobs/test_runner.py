@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from easel.accounts.service import AccountsService
 from easel.billing.service import BillingService
 from easel.db.engine import Database
 from easel.engines.base import GeneratedImage, GeneratedOutput, GenerationResult
 from easel.errors import Cancelled
 from easel.jobs.runner import JobRunner
-from easel.jobs.store import JobStore, NewJob
+from easel.jobs.store import JobStore
 from easel.jobs.work import EncodedOutput
 from easel.storage.local import LocalArtifactStore
+from tests.unit.jobs.test_store import new_job
 
 STEPS = 6
 OWNER = "here:1:test"
@@ -86,33 +86,9 @@ class PlainWork:
 
 
 @pytest.fixture
-def org(accounts: AccountsService, billing: BillingService) -> str:
-    org_id = accounts.create_organization("runner")
-    billing.grant(org_id, 10_000)
-    return org_id
-
-
-@pytest.fixture
 def store(database: Database, billing: BillingService, org: str) -> CountingStore:
     store = CountingStore(database, billing)
-    store.create(
-        NewJob(
-            job_id=JOB,
-            organization_id=org,
-            user_id="user",
-            api_key_id="key",
-            request_id="req",
-            idempotency_key=None,
-            engine_id="step",
-            kind="text-to-image",
-            params_hash="h",
-            params={},
-            cost_milli=PRICE_MILLI,
-            owner="api",
-            lease=timedelta(minutes=1),
-            retention=timedelta(hours=1),
-        )
-    )
+    store.create(replace(new_job(org, JOB), engine_id="step", params={}, cost_milli=PRICE_MILLI))
     return store
 
 

@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from easel.accounts.service import AccountsService
 from easel.billing.service import BillingService
 from easel.db.engine import Database
 from easel.db.models import CreditReservation, Job
@@ -20,13 +19,6 @@ from easel.jobs.models import Artifact
 from easel.jobs.store import IdempotencyClash, JobStore, NewJob
 
 PRICE_MILLI = 2_500
-
-
-@pytest.fixture
-def org(accounts: AccountsService, billing: BillingService) -> str:
-    org_id = accounts.create_organization("Store org")
-    billing.grant(org_id, 10_000)
-    return org_id
 
 
 @pytest.fixture
