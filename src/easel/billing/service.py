@@ -56,6 +56,10 @@ _HOLD = (
     .values(held_milli=Organization.held_milli + bindparam("milli"))
 )
 _RESERVATION = insert(CreditReservation)
+# an organization's balance less its holds (every balance request, every 402)
+_AVAILABLE = select(Organization.balance_milli - Organization.held_milli).where(
+    Organization.id == bindparam("org_id")
+)
 # Both as one part of a PostgreSQL statement that also writes what the credits are for
 # (a job: see `JobStore.create`): it yields the reservation's id, or no row when the
 # organization lacks the credits. Its parameters: `held_reservation`.
@@ -311,11 +315,7 @@ class BillingService:
 
 def _available_milli(connection: Connection, org_id: str) -> int:
     """The organization's balance less its holds; NotFound if there is no such one."""
-    available = connection.scalar(
-        select(Organization.balance_milli - Organization.held_milli).where(
-            Organization.id == org_id
-        )
-    )
+    available = connection.scalar(_AVAILABLE, {"org_id": org_id})
     if available is None:
         raise NotFound(f"organization {org_id} not found")
     return int(available)

@@ -57,6 +57,11 @@ _INSERT_HELD = (
 )
 _GET = select(*JOB_COLUMNS).where(Job.id == bindparam("job_id"))
 _STATUS = select(Job.status).where(Job.id == bindparam("job_id"))
+# every poll of a result and every idempotent retry: by id or by idempotency key
+_FOR_KEY = select(*JOB_COLUMNS).where(
+    Job.api_key_id == bindparam("api_key_id"),
+    (Job.id == bindparam("ref")) | (Job.idempotency_key == bindparam("ref")),
+)
 _HAND_OVER = (
     update(Job)
     .where(Job.id == bindparam("job_id"), Job.status == "queued", Job.owner == bindparam("holder"))
@@ -224,12 +229,7 @@ class JobStore:
     def find_for_key(self, api_key_id: str, ref: str) -> JobView | None:
         """A job of this API key by id or by its idempotency key; never another key's."""
         with self._db.statement() as connection:
-            row = connection.execute(
-                select(*JOB_COLUMNS).where(
-                    Job.api_key_id == api_key_id,
-                    (Job.id == ref) | (Job.idempotency_key == ref),
-                )
-            ).first()
+            row = connection.execute(_FOR_KEY, {"api_key_id": api_key_id, "ref": ref}).first()
             return _view(row) if row is not None else None
 
     def hand_over(self, job_id: str, *, owner: str, to: str) -> None:
