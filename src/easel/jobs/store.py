@@ -64,7 +64,11 @@ _FOR_KEY = select(*JOB_COLUMNS).where(
 )
 _HAND_OVER = (
     update(Job)
-    .where(Job.id == bindparam("job_id"), Job.status == "queued", Job.owner == bindparam("holder"))
+    .where(
+        Job.id.in_(bindparam("job_ids", expanding=True)),
+        Job.status == "queued",
+        Job.owner == bindparam("holder"),
+    )
     .values(owner=bindparam("to"))
 )
 _OPEN_COUNT = (
@@ -232,13 +236,13 @@ class JobStore:
             row = connection.execute(_FOR_KEY, {"api_key_id": api_key_id, "ref": ref}).first()
             return _view(row) if row is not None else None
 
-    def hand_over(self, job_id: str, *, owner: str, to: str) -> None:
-        """A queued job's holder passes it on (to a broker), if it still holds it.
+    def hand_over(self, job_ids: Iterable[str], *, owner: str, to: str) -> None:
+        """Queued jobs' holder passes them on (to a broker), those it still holds.
 
-        If it never lands (a crash), the job is published a second time, which is
+        If it never lands (a crash), a job is published a second time, which is
         harmless (only one worker can mark it running)."""
         with self._db.statement() as connection:
-            connection.execute(_HAND_OVER, {"job_id": job_id, "holder": owner, "to": to})
+            connection.execute(_HAND_OVER, {"job_ids": list(job_ids), "holder": owner, "to": to})
 
     def queued_not_held_by(
         self, holder: str, created_before: datetime

@@ -42,7 +42,7 @@ from celery import Celery, bootsteps
 from kombu.entity import Queue
 from kombu.exceptions import KombuError, OperationalError
 
-from easel.background import Periodic
+from easel.background import BatchedWriter, Periodic
 from easel.errors import Overloaded
 from easel.jobs.batch_index import BatchIndex
 from easel.jobs.lease import LeaseKeeper
@@ -58,6 +58,9 @@ BROKER = "broker"
 # a stored job not on the broker this long after it was created lost its API process
 # between the database commit and the publish: another API process publishes it
 REQUEUE_AFTER_SECONDS = 5.0
+# how often an API process records, in one UPDATE, the jobs it published since: well
+# inside REQUEUE_AFTER_SECONDS, so a job is republished only if its API process died
+HAND_OVER_SECONDS = 0.5
 CLASSES = 4
 # An organization's open jobs (this one included) below each bound ride that class.
 _CLASS_BOUNDS = (2, 8, 32)
@@ -121,6 +124,48 @@ def _message_priority(broker_url: str, klass: int) -> int:
     return (CLASSES - 1 - klass) if broker_url.startswith(("amqp", "pyamqp")) else klass
 
 
+class HandOvers(BatchedWriter):
+    """Records that published jobs are the broker's, in batches off the request path.
+
+    The record only tells `requeue_orphans` which stored jobs never reached the
+    broker: a request need not wait for it (one round trip of a job's dispatch),
+    and under load one UPDATE covers every job published in the interval.
+    """
+
+    def __init__(self, store: JobStore, *, owner: str, interval: float = HAND_OVER_SECONDS):
+        super().__init__(
+            interval,
+            name="easel-hand-over",
+            log=log,
+            lost="%d published jobs not recorded as the broker's (they may be published twice)",
+        )
+        self._store = store
+        self._owner = owner
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+
+    def add(self, job_id: str) -> None:
+        with self._lock:
+            self._pending.append(job_id)
+
+    def flush(self) -> int:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if not pending:
+            return 0
+        try:
+            self._store.hand_over(pending, owner=self._owner, to=BROKER)
+        except Exception:
+            with self._lock:  # retried on the next flush
+                self._pending = pending + self._pending
+            raise
+        return len(pending)
+
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+
 class CeleryExecutor:
     """The API side: queue job ids on the broker; cancel through pub/sub."""
 
@@ -141,6 +186,7 @@ class CeleryExecutor:
         self._batches = batches
         self._owner = owner
         self._requeuer = Periodic(self.requeue_orphans, REQUEUE_AFTER_SECONDS)
+        self._hand_overs = HandOvers(store, owner=owner)
 
     async def start(self) -> None:
         # built now, not by the first burst of requests, each of which built one before
@@ -148,17 +194,20 @@ class CeleryExecutor:
         self._app.backend  # noqa: B018 - the property builds it
         self._notifier.start()
         self._requeuer.start()
+        self._hand_overs.start()
 
     async def stop(self) -> None:
         await anyio.to_thread.run_sync(self._requeuer.stop)
+        await anyio.to_thread.run_sync(self._hand_overs.close)
         await anyio.to_thread.run_sync(self._notifier.stop)
 
     def submit(self, job_id: str, *, organization_id: str, batch_key: str) -> None:
         if self._options.max_batch_size > 1:
             self._batches.add(batch_key, job_id)
         self._publish(job_id, organization_id, batch_key)
-        # from now on the broker holds it; until then, requeue_orphans may publish it
-        self._store.hand_over(job_id, owner=self._owner, to=BROKER)
+        # from now on the broker holds it; until that is recorded, requeue_orphans may
+        # publish it again (only if this process dies first: see HandOvers)
+        self._hand_overs.add(job_id)
 
     def requeue_orphans(self, now: datetime | None = None) -> int:
         """Publish the jobs whose API process died between storing and publishing them.
@@ -173,7 +222,7 @@ class CeleryExecutor:
             log.warning("publishing job %s, which its API process stored but never queued", job_id)
             # its batch key died with that process: it runs alone
             self._publish(job_id, organization_id, job_id)
-            self._store.hand_over(job_id, owner=owner, to=BROKER)
+            self._store.hand_over([job_id], owner=owner, to=BROKER)
         return len(orphans)
 
     def _publish(self, job_id: str, organization_id: str, batch_key: str) -> None:
