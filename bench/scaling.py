@@ -44,9 +44,11 @@ from harness import (  # noqa: E402
     BENCH_DIR,
     PYTHON,
     REPO_DIR,
+    Server,
     free_port,
     load_average,
     percentile,
+    serve,
     serve_easel,
     stop,
     table,
@@ -61,7 +63,7 @@ STEP_SECONDS = float(os.environ.get("SCALING_STEP_SECONDS", "0.02"))
 CLIENTS = 64
 JOBS = int(os.environ.get("SCALING_JOBS", "128"))
 PROBES = 400  # per window; p99 of 400 is its 4th-slowest request
-PROBE_ROUNDS = 3  # idle and busy windows, alternated
+PROBE_ROUNDS = 5  # idle and busy windows, alternated
 
 
 # --------------------------------------------------------------------------- the worker
@@ -77,10 +79,15 @@ class SleepEngine:
         from easel.engines.base import GeneratedImage, GenerationResult
         from easel.errors import Cancelled
 
+        # Each step ends on its deadline, as a GPU's would: sleeping STEP_SECONDS per step
+        # overshot ~0.15 ms a step here, 1.5 ms a job charged to easel's dispatch. What
+        # the progress callback costs hides inside the next step, as it does behind a
+        # GPU's queued kernels.
+        started = time.monotonic()
         for step in range(1, STEPS + 1):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
-            time.sleep(STEP_SECONDS)
+            time.sleep(max(0.0, started + step * STEP_SECONDS - time.monotonic()))
             if progress is not None:
                 progress(step, STEPS)
         return [
@@ -110,6 +117,33 @@ def worker_main() -> None:
     specs = {spec.id: spec for spec in settings.engines}
     worker = build_celery_worker(settings, engine_source=SleepEngines(specs))  # type: ignore[arg-type]
     raise SystemExit(worker.run(loglevel="INFO"))  # bench waits for " ready."
+
+
+def inprocess_api_main(port: int) -> None:
+    """An easel API that runs the same engine in its own process (the in-process
+    executor): the baseline that shows what the worker split adds to a job."""
+    import uvicorn
+
+    from easel.api.app import create_app
+    from easel.config import load_settings
+
+    settings = load_settings()
+    specs = {spec.id: spec for spec in settings.engines}
+    app = create_app(settings, engine_source=SleepEngines(specs))  # type: ignore[arg-type]
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+@contextmanager
+def inprocess_api(env: dict[str, str], log_dir: Path) -> Iterator[Server]:
+    port = free_port()
+    argv = [PYTHON, str(Path(__file__).resolve()), "inprocess-api", str(port)]
+    with serve(
+        argv,
+        port=port,
+        log_path=log_dir / f"inprocess-{port}.log",
+        env={**env, "EASEL_JOBS__EXECUTOR": "inprocess"},
+    ) as api:
+        yield api
 
 
 # --------------------------------------------------------------------------- the bench
@@ -158,6 +192,16 @@ def generate(client: httpx.Client, url: str, key: str, seed: int) -> float:
     if response.status_code != 200:
         raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
     return time.perf_counter() - started
+
+
+def overheads(url: str, key: str, jobs: int = 40) -> list[float]:
+    """Latency beyond the engine's fixed time (ms) of `jobs` sequential generations."""
+    with httpx.Client() as client:
+        generate(client, url, key, 1)  # warm
+        return [
+            (generate(client, url, key, seed) - STEPS * STEP_SECONDS) * 1000
+            for seed in range(2, jobs + 2)
+        ]
 
 
 def throughput(url: str, key: str) -> float:
@@ -313,16 +357,16 @@ def main() -> None:
     load = load_average()
     with celery_stack(root) as (env, _), serve_easel(root / "api", env, root) as api:
         key = api.api_key()
-        # dispatch overhead: one client, one idle worker
+        # dispatch overhead: one client, one idle worker; then the same engine in the
+        # API's own process, on the same database
         workers = start_workers(1, env, root)
-        with httpx.Client() as client:
-            generate(client, api.url, key, 1)  # warm
-            overheads = [
-                (generate(client, api.url, key, seed) - STEPS * STEP_SECONDS) * 1000
-                for seed in range(2, 42)
-            ]
-        results["overhead_p50"] = percentile(overheads, 50)
-        results["overhead_p90"] = percentile(overheads, 90)
+        split = overheads(api.url, key)
+        with inprocess_api(env, root) as alone:
+            single = overheads(alone.url, key)
+        results["overhead_p50"] = percentile(split, 50)
+        results["overhead_p90"] = percentile(split, 90)
+        results["inprocess_p50"] = percentile(single, 50)
+        results["inprocess_p90"] = percentile(single, 90)
         for count in (1, 2, 4):
             while len(workers) < count:
                 workers += start_workers(1, env, root)
@@ -352,6 +396,7 @@ def main() -> None:
     ]
     rise = percentile([busy - idle for idle, busy in probes], 50)
     p50, p90 = results["overhead_p50"], results["overhead_p90"]
+    single_p50 = results["inprocess_p50"]
     report = f"""# Scaling with `easel worker` (celery executor)
 
 `python bench/scaling.py`: one `easel serve` (celery executor, PostgreSQL, a private
@@ -376,6 +421,13 @@ is all its processes, clients is this bench's process):
 One client, one idle worker, 40 jobs: latency minus the engine's {job_ms:.0f} ms.
 p50 **{p50:.1f} ms**, p90 {p90:.1f} ms (target: ≤ 5 ms at p50).
 
+The same 40 jobs through an API that runs the engine in its own process (the
+in-process executor, same database, no broker, no worker): p50 {single_p50:.1f} ms,
+p90 {results["inprocess_p90"]:.1f} ms. So the worker split itself (the broker, a second
+process's lease and settle, the pub/sub wake-up) adds **{p50 - single_p50:.1f} ms** at
+p50; the rest is what any job costs (HTTP, its row and credits, encoding and storing
+the PNG, reading the result).
+
 ## The API while workers generate
 
 p99 of `GET /v1/engines/list` ({PROBES} sequential requests, from a process of its own)
@@ -392,5 +444,7 @@ Median rise **{rise:+.1f} ms** (target: ≤ 2 ms more).
 if __name__ == "__main__":
     if sys.argv[1:] == ["worker"]:
         worker_main()
+    elif sys.argv[1:2] == ["inprocess-api"]:
+        inprocess_api_main(int(sys.argv[2]))
     else:
         main()
