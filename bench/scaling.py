@@ -11,7 +11,9 @@ so a worker runs one job at a time and throughput can only grow with workers.
 Three measures, as issue 12 asks:
 1. throughput of 64 clients with 1, 2 and 4 workers (target: ≥ 3.6× from 1 to 4);
 2. per-job dispatch overhead at p50: one client, one idle worker, the request's
-   latency minus the engine's fixed time (target: ≤ 5 ms);
+   latency minus the engine's fixed time (target: ≤ 5 ms), and the same jobs through
+   an API that runs the engine in its own process, so the report shows what the
+   worker split adds to what any job costs;
 3. p99 latency of a non-generating request (`GET /v1/engines/list`) with 4 idle
    workers and while they generate for 64 clients, in alternated windows (target:
    ≤ 2 ms more).
