@@ -7,7 +7,8 @@ here, and time a GPU's denoising loop spends launching no kernels. So the
 runner posts the newest value and one writer thread stores it and tells the
 waiters. A value still waiting when a newer one comes is replaced, and one
 still waiting when its job settles is dropped. A write that fails is logged
-and dropped: it must not fail the generation.
+and dropped: it must not fail the generation. The hint that a job started
+goes the same way, in order with its progress.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ class ProgressWriter:
         if not queued:
             self._writer.submit(self._write, job_id)
 
+    def started(self, job_id: str) -> None:
+        """Tell the waiters that `job_id` runs, from the writer thread (returns at once):
+        the engine need not wait for the hint (a Redis round trip in a celery worker)."""
+        self._writer.submit(self._tell, job_id)
+
     def discard(self, job_ids: Iterable[str]) -> None:
         """Drop the values not yet written for these jobs (they are being settled)."""
         with self._lock:
@@ -61,4 +67,10 @@ class ProgressWriter:
         except Exception:  # the job goes on; its next write, or its settle, says more
             log.warning("could not store job %s's progress", job_id, exc_info=True)
             return
-        self._notify(job_id, still_open=True)
+        self._tell(job_id)
+
+    def _tell(self, job_id: str) -> None:
+        try:
+            self._notify(job_id, still_open=True)
+        except Exception:  # a hint: waiters re-read the store on their poll anyway
+            log.warning("could not tell job %s's waiters it changed", job_id, exc_info=True)

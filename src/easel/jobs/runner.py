@@ -96,7 +96,7 @@ class JobRunner:
             if (view := self._store.mark_running(job_id, owner=self.owner, lease=self._lease))
         ]
         for view in live:
-            self._notify(view.id, still_open=True)
+            self._progress.started(view.id)
         works = {view.id: work for view in live if (work := self._load(view)) is not None}
         by_engine: dict[str, list[str]] = {}
         for job_id, work in works.items():

@@ -101,3 +101,41 @@ def test_a_failed_write_is_logged_and_tells_no_one(caplog: pytest.LogCaptureFixt
     progress.post("a", 0.6)  # the writer lives on
     progress.flush()
     assert store.writing.is_set()
+
+
+def test_a_start_is_told_off_the_callers_thread_and_before_the_jobs_progress(
+    store: SlowStore,
+) -> None:
+    told_on: list[str] = []
+
+    class ThreadHints(Hints):
+        def __call__(self, job_id: str, *, still_open: bool = False) -> None:
+            told_on.append(threading.current_thread().name)
+            super().__call__(job_id, still_open=still_open)
+
+    hints = ThreadHints()
+    progress = writer(store, hints)
+    progress.post("a", 0.1)  # the writer is busy with it: the start waits its turn
+    assert store.writing.wait(WAIT)
+    progress.started("b")
+    assert hints.heard == []  # started() did not wait for the hint
+    store.release.set()
+    progress.flush()
+    assert hints.heard == [("a", True), ("b", True)]
+    assert threading.current_thread().name not in told_on
+
+
+def test_a_hint_that_fails_is_logged_and_the_writer_lives_on(
+    store: SlowStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(job_id: str, *, still_open: bool = False) -> None:
+        raise ConnectionError("the channel went away")
+
+    store.release.set()
+    progress = ProgressWriter(store, broken, owner="worker-1")  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="easel.jobs"):
+        progress.started("a")
+        progress.post("a", 0.5)
+        progress.flush()
+    assert "could not tell job a's waiters" in caplog.text
+    assert store.writes == [("a", 0.5, "worker-1")]

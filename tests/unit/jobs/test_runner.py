@@ -177,9 +177,11 @@ class ProgressAfterSettleStore(CountingStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.settled = threading.Event()
+        self.writing = threading.Event()
         self.writes_saw_settle: list[bool] = []
 
     def set_progress(self, job_id: str, progress: float, *, owner: str) -> None:
+        self.writing.set()
         self.writes_saw_settle.append(self.settled.wait(self.WAIT_SECONDS))
         super().set_progress(job_id, progress, owner=owner)
 
@@ -190,7 +192,9 @@ class ProgressAfterSettleStore(CountingStore):
 
 def test_no_step_waits_for_its_progress_to_be_stored(store: CountingStore, tmp_path: Path) -> None:
     slow = ProgressAfterSettleStore(store._db, store._billing)
-    run(slow, StepEngine(), tmp_path, store_check_seconds=3600)
+    # the last step waits until the first step's write has begun (on the writer thread)
+    engine = StepEngine(act_at=STEPS, act=lambda: slow.writing.wait(slow.WAIT_SECONDS))
+    run(slow, engine, tmp_path, store_check_seconds=3600)
     assert slow.writes_saw_settle and all(slow.writes_saw_settle)
     view = slow.get(JOB)
     # the write that landed after the settle changed nothing
