@@ -278,7 +278,13 @@ class JobConsumer:
             event.set()
 
     def handle(self, job_id: str, batch_key: str) -> None:
-        extra = self._batches.drain(batch_key, job_id, self._max_batch_size - 1)
+        # batching off: the API indexes nothing, so there is nothing to drain (and no
+        # Redis round trip to wait for before the job starts)
+        extra = (
+            self._batches.drain(batch_key, job_id, self._max_batch_size - 1)
+            if self._max_batch_size > 1
+            else []
+        )
         ids = [job_id, *extra]
         events = {i: threading.Event() for i in ids}
         with self._lock:
