@@ -105,11 +105,12 @@ def main() -> None:
     body = [
         [name, f"{percentile(v, 50):.1f}", f"{percentile(v, 90):.1f}"] for name, v in phases.items()
     ]
+    step_ms = STEP_SECONDS * 1000
     report = f"""# Where a celery job's dispatch time goes
 
 `python bench/dispatch_trace.py` (method in its docstring): one client, one idle
-`easel worker`, {args.jobs} sequential jobs of {STEPS} × {STEP_SECONDS * 1000:.0f} ms sleep,
-each cut at its job row's `created_at`, `started_at` and `finished_at`.
+`easel worker`, {args.jobs} sequential jobs of {STEPS} steps × {step_ms:.0f} ms (each ending on
+its deadline), each cut at its job row's `created_at`, `started_at` and `finished_at`.
 os.cpu_count() = {os.cpu_count()}, load average at start {load}.
 
 {table(["phase", "p50 ms", "p90 ms"], body)}
