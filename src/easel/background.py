@@ -53,6 +53,8 @@ class BatchedWriter(ABC):
         self._writer = Periodic(self.flush, interval, name=name)
         self._log = log
         self._lost = lost
+        # guards what a subclass queues: requests add to it while the thread flushes
+        self._lock = threading.Lock()
 
     @abstractmethod
     def flush(self) -> int:

@@ -12,7 +12,6 @@ that much of it.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -44,7 +43,6 @@ class KeyUsageRecorder(BatchedWriter):
         self._db = db
         self._clock = clock
         self._pending: dict[str, datetime] = {}
-        self._lock = threading.Lock()
 
     def touch(self, key_id: str) -> None:
         """Note that a key was used now; no database access."""

@@ -12,7 +12,6 @@ never here. Reading (`recent`) writes what is queued first.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -68,7 +67,6 @@ class UsageService(BatchedWriter):
         self._unauthenticated = unauthenticated
         self._queued: list[RequestRecord] = []
         self._dropped = 0
-        self._lock = threading.Lock()
 
     def record(self, entry: RequestRecord) -> bool:
         """Queue `entry` for the next write; False when it was rationed or dropped."""

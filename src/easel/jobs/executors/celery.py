@@ -142,7 +142,6 @@ class HandOvers(BatchedWriter):
         self._store = store
         self._owner = owner
         self._pending: list[str] = []
-        self._lock = threading.Lock()
 
     def add(self, job_id: str) -> None:
         with self._lock:
