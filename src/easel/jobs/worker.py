@@ -73,6 +73,9 @@ class WorkerLoop:
         self._batches: queue.Queue[RunBatch | None] = queue.Queue()
         self._events: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
+        # the batch loop, the progress writer and the ready reporter all send, and a
+        # pipe end written by two threads at once may corrupt its messages
+        self._send_lock = threading.Lock()
 
     def job_changed(self, job_id: str, *, still_open: bool = False) -> None:
         """The runner's `notify`: forwards the hint to the API process's waiters."""
@@ -143,6 +146,7 @@ class WorkerLoop:
 
     def _send(self, message: WorkerStarted | WorkerReady | JobChanged | BatchDone) -> None:
         try:
-            self._channel.send(message)
+            with self._send_lock:
+                self._channel.send(message)
         except OSError:  # the API process is gone; the reader thread handles that
             pass
