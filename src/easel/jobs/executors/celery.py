@@ -132,7 +132,7 @@ class HandOvers(BatchedWriter):
     and under load one UPDATE covers every job published in the interval.
     """
 
-    def __init__(self, store: JobStore, *, owner: str, interval: float = HAND_OVER_SECONDS):
+    def __init__(self, store: JobStore, *, owner: str, interval: float = HAND_OVER_SECONDS) -> None:
         super().__init__(
             interval,
             name="easel-hand-over",
