@@ -12,8 +12,11 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 log = logging.getLogger("easel")
+
+Item = TypeVar("Item")
 
 
 class Periodic:
@@ -74,3 +77,62 @@ class BatchedWriter(ABC):
             self.flush()
         except Exception:
             self._log.exception(self._lost, self.waiting())
+
+
+class QueuedWriter(BatchedWriter, Generic[Item]):
+    """A `BatchedWriter` of items queued in a list and written together by `write`.
+
+    A write the database refuses keeps its items for the next flush, ahead of those
+    queued since. With `max_queued`, items beyond it are dropped and counted, and
+    the next flush logs how many (`dropped`, a message with one %d).
+    """
+
+    def __init__(
+        self,
+        interval: float,
+        *,
+        name: str,
+        log: logging.Logger,
+        lost: str,
+        max_queued: int | None = None,
+        dropped: str = "%d queued writes dropped",
+    ) -> None:
+        super().__init__(interval, name=name, log=log, lost=lost)
+        self._queued: list[Item] = []
+        self._dropped = 0
+        self._max_queued = max_queued
+        self._dropped_message = dropped
+
+    def add(self, item: Item) -> bool:
+        """Queue `item` for the next write (no I/O); False if the queue was full."""
+        with self._lock:
+            if self._max_queued is not None and len(self._queued) >= self._max_queued:
+                self._dropped += 1
+                return False
+            self._queued.append(item)
+        return True
+
+    @abstractmethod
+    def write(self, items: list[Item]) -> None:
+        """Write these items at once; raise if the database refuses."""
+
+    def flush(self) -> int:
+        """Write every queued item with one `write`; returns how many."""
+        with self._lock:
+            queued, self._queued = self._queued, []
+            dropped, self._dropped = self._dropped, 0
+        if dropped:
+            self._log.warning(self._dropped_message, dropped)
+        if not queued:
+            return 0
+        try:
+            self.write(queued)
+        except Exception:
+            with self._lock:  # kept for the next flush, ahead of what came since
+                self._queued = (queued + self._queued)[: self._max_queued]
+            raise
+        return len(queued)
+
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._queued)

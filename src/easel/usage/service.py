@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import insert, select
 
-from easel.background import BatchedWriter
+from easel.background import QueuedWriter
 from easel.db.engine import Database
 from easel.db.models import RequestLogEntry
 from easel.ratelimit.bucket import TokenBuckets
@@ -45,7 +45,7 @@ FLUSH_INTERVAL_SECONDS = 1.0
 MAX_QUEUED = 100_000
 
 
-class UsageService(BatchedWriter):
+class UsageService(QueuedWriter[RequestRecord]):
     """The request log. Rows for requests without a valid key are rationed by
     `unauthenticated` (one token a row), so a flood of bogus keys cannot grow the
     table without bound; /metrics still counts every request."""
@@ -62,11 +62,11 @@ class UsageService(BatchedWriter):
             name="easel-request-log",
             log=log,
             lost="request log: %d rows lost at shutdown",
+            max_queued=MAX_QUEUED,
+            dropped="request log: %d rows dropped while the database refused writes",
         )
         self._db = db
         self._unauthenticated = unauthenticated
-        self._queued: list[RequestRecord] = []
-        self._dropped = 0
 
     def record(self, entry: RequestRecord) -> bool:
         """Queue `entry` for the next write; False when it was rationed or dropped."""
@@ -77,34 +77,12 @@ class UsageService(BatchedWriter):
         ):
             return False
         stamped = entry if entry.created_at else replace(entry, created_at=datetime.now(UTC))
-        with self._lock:
-            if len(self._queued) >= MAX_QUEUED:
-                self._dropped += 1
-                return False
-            self._queued.append(stamped)
-        return True
+        return self.add(stamped)
 
-    def flush(self) -> int:
-        """Insert every queued row in one statement; returns how many."""
-        with self._lock:
-            queued, self._queued = self._queued, []
-            dropped, self._dropped = self._dropped, 0
-        if dropped:
-            log.warning("request log: %d rows dropped while the database refused writes", dropped)
-        if not queued:
-            return 0
-        try:
-            with self._db.session() as session:
-                session.execute(insert(RequestLogEntry), [_row(entry) for entry in queued])
-        except Exception:
-            with self._lock:  # kept for the next flush, ahead of what came since
-                self._queued = (queued + self._queued)[:MAX_QUEUED]
-            raise
-        return len(queued)
-
-    def waiting(self) -> int:
-        with self._lock:
-            return len(self._queued)
+    def write(self, items: list[RequestRecord]) -> None:
+        """Insert the queued rows in one statement."""
+        with self._db.session() as session:
+            session.execute(insert(RequestLogEntry), [_row(entry) for entry in items])
 
     def recent(
         self, *, limit: int = 100, organization_id: str | None = None

@@ -42,7 +42,7 @@ from celery import Celery, bootsteps
 from kombu.entity import Queue
 from kombu.exceptions import KombuError, OperationalError
 
-from easel.background import BatchedWriter, Periodic
+from easel.background import Periodic, QueuedWriter
 from easel.errors import Overloaded
 from easel.jobs.batch_index import BatchIndex
 from easel.jobs.lease import LeaseKeeper
@@ -124,7 +124,7 @@ def _message_priority(broker_url: str, klass: int) -> int:
     return (CLASSES - 1 - klass) if broker_url.startswith(("amqp", "pyamqp")) else klass
 
 
-class HandOvers(BatchedWriter):
+class HandOvers(QueuedWriter[str]):
     """Records that published jobs are the broker's, in batches off the request path.
 
     The record only tells `requeue_orphans` which stored jobs never reached the
@@ -141,28 +141,9 @@ class HandOvers(BatchedWriter):
         )
         self._store = store
         self._owner = owner
-        self._pending: list[str] = []
 
-    def add(self, job_id: str) -> None:
-        with self._lock:
-            self._pending.append(job_id)
-
-    def flush(self) -> int:
-        with self._lock:
-            pending, self._pending = self._pending, []
-        if not pending:
-            return 0
-        try:
-            self._store.hand_over(pending, owner=self._owner, to=BROKER)
-        except Exception:
-            with self._lock:  # retried on the next flush
-                self._pending = pending + self._pending
-            raise
-        return len(pending)
-
-    def waiting(self) -> int:
-        with self._lock:
-            return len(self._pending)
+    def write(self, items: list[str]) -> None:
+        self._store.hand_over(items, owner=self._owner, to=BROKER)
 
 
 class CeleryExecutor:
