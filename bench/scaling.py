@@ -203,13 +203,14 @@ def overheads(
     each API, alternated, so that each pair is measured at the same moment of a
     machine whose speed drifts."""
     with httpx.Client() as client:
+
+        def beyond_engine(url: str, seed: int) -> float:
+            return (generate(client, url, key, seed) - STEPS * STEP_SECONDS) * 1000
+
         for url in (split_url, single_url):
             generate(client, url, key, 1)  # warm
         return [
-            tuple(  # type: ignore[misc]
-                (generate(client, url, key, seed) - STEPS * STEP_SECONDS) * 1000
-                for url in (split_url, single_url)
-            )
+            (beyond_engine(split_url, seed), beyond_engine(single_url, seed))
             for seed in range(2, jobs + 2)
         ]
 
