@@ -1,4 +1,4 @@
 """`tests/unit/jobs/test_store.py` on PostgreSQL."""
 
-from tests.unit.jobs.conftest import org  # noqa: F401 - its fixture
+from tests.unit.jobs.conftest import org, store  # noqa: F401 - their fixtures
 from tests.unit.jobs.test_store import *  # noqa: F403

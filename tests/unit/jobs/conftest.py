@@ -6,6 +6,8 @@ import pytest
 
 from easel.accounts.service import AccountsService
 from easel.billing.service import BillingService
+from easel.db.engine import Database
+from easel.jobs.store import JobStore
 
 
 @pytest.fixture
@@ -14,3 +16,9 @@ def org(accounts: AccountsService, billing: BillingService) -> str:
     org_id = accounts.create_organization("Jobs org")
     billing.grant(org_id, 10_000)
     return org_id
+
+
+@pytest.fixture
+def store(database: Database, billing: BillingService) -> JobStore:
+    """The job store on the test's database (some modules replace it with a fake)."""
+    return JobStore(database, billing)

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from easel.billing.service import BillingService
 from easel.db.engine import Database
 from easel.db.models import Job
 from easel.jobs.executors.celery import BROKER, HandOvers
@@ -18,11 +17,6 @@ from easel.jobs.store import JobStore
 from .test_store import new_job
 
 API = "api:1:test"
-
-
-@pytest.fixture
-def store(database: Database, billing: BillingService) -> JobStore:
-    return JobStore(database, billing)
 
 
 def owner(database: Database, job_id: str) -> str | None:

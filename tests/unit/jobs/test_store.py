@@ -21,11 +21,6 @@ from easel.jobs.store import IdempotencyClash, JobStore, NewJob
 PRICE_MILLI = 2_500
 
 
-@pytest.fixture
-def store(database: Database, billing: BillingService) -> JobStore:
-    return JobStore(database, billing)
-
-
 def new_job(org: str, job_id: str = "a" * 64, key: str | None = None) -> NewJob:
     return NewJob(
         job_id=job_id,
