@@ -9,8 +9,9 @@ between leaves the subscription set, so its next wait returns at once instead
 of sleeping until the next poll (the lost wake-up of wait-after-read).
 
 A hint may say the job is `still_open` (it started, or only its progress
-moved): a waiter that wants the final state alone need not read the store
-for it. Any other hint may have settled the job.
+moved): a waiter that wants the final state alone subscribes without
+progress and is not woken for it at all. Any other hint may have settled the
+job.
 """
 
 from __future__ import annotations
@@ -32,25 +33,18 @@ class ChangeHint(Protocol):
 class Subscription:
     """One follower's interest in one job: remembers a change until `wait` consumes it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, progress: bool) -> None:
         self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
-        self._maybe_settled = False
+        self.progress = progress
 
     def _wake(self, still_open: bool) -> None:  # any thread
+        # a hint the job is still open would only wake a waiter for the final state to
+        # wait again: one loop wake-up per step of every job it waits on
+        if still_open and not self.progress:
+            return
         if not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._mark, still_open)
-
-    def _mark(self, still_open: bool) -> None:  # on the loop, so flag and event agree
-        if not still_open:
-            self._maybe_settled = True
-        self._changed.set()
-
-    def maybe_settled(self) -> bool:
-        """Whether a change heard since the last call may have settled the job (consumes
-        it); False when every one said the job was still open."""
-        settled, self._maybe_settled = self._maybe_settled, False
-        return settled
+            self._loop.call_soon_threadsafe(self._changed.set)
 
     async def wait(self, timeout: float) -> bool:
         """Return True at once if the job changed since the last wait (or since subscribing),
@@ -72,6 +66,7 @@ class JobNotifier:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiters: defaultdict[str, set[Subscription]] = defaultdict(set)
+        self._following_progress = 0  # subscriptions that want still-open hints
 
     def notify(self, job_id: str, *, still_open: bool = False) -> None:
         with self._lock:
@@ -80,20 +75,28 @@ class JobNotifier:
             waiter._wake(still_open)
 
     @contextmanager
-    def subscribe(self, job_id: str) -> Iterator[Subscription]:
-        """Hear of `job_id`'s changes while the block runs (call it on the event loop)."""
-        subscription = Subscription()
+    def subscribe(self, job_id: str, *, progress: bool = True) -> Iterator[Subscription]:
+        """Hear of `job_id`'s changes while the block runs (call it on the event loop);
+        with `progress=False`, only of those that may have settled it."""
+        subscription = Subscription(progress=progress)
         with self._lock:
             self._waiters[job_id].add(subscription)
+            self._following_progress += progress
         try:
             yield subscription
         finally:
             with self._lock:
+                self._following_progress -= progress
                 waiters = self._waiters.get(job_id)
                 if waiters is not None:
                     waiters.discard(subscription)
                     if not waiters:
                         del self._waiters[job_id]
+
+    @property
+    def follows_progress(self) -> bool:
+        """Whether any subscription in this process wants to hear that jobs progressed."""
+        return self._following_progress > 0
 
     @property
     def hears_cancels(self) -> bool:

@@ -2,12 +2,21 @@
 
 `RedisJobNotifier` has `JobNotifier`'s interface: `notify(job_id)` publishes
 the id on a channel, and a listener thread in every process (API or worker)
-hands each message it hears to the in-process waiters. So a sync waiter or
-an SSE watcher on one API process wakes as soon as a worker on another host
-writes progress, and the database is only re-read every `poll_seconds` (5 s) as a
-safety net (a message lost while Redis restarts).
+hands each message it hears to the in-process waiters. So a sync waiter on
+one API process wakes as soon as a worker on another host settles its job,
+an SSE watcher as soon as it writes progress, and the database is only re-read
+every `poll_seconds` (5 s) as a safety net (a message lost while Redis
+restarts).
 
-Cancels travel on a second channel: the API that took the cancel publishes
+Hints that a job only started or progressed travel on a channel of their
+own, which a process hears only while one of its subscriptions follows
+progress (a server-sent-event watcher). A request waiting for a result wants
+its job's settle, not its every step; on one channel, every API process woke
+for every step of every job in the cluster. A watcher that arrives while its
+process does not hear progress waits at most `_TURN_SECONDS` for it; having
+read the job when it subscribed, it misses no state, only a step's notice.
+
+Cancels travel on a third channel: the API that took the cancel publishes
 the job id and the worker holding the job stops it at its next step. The
 store's `cancel_requested` flag stays the source of truth: while the
 listener is subscribed the runner reads it at most every
@@ -31,8 +40,9 @@ from easel.jobs.notify import JobNotifier
 log = logging.getLogger("easel.jobs")
 
 _RECONNECT_SECONDS = 1.0
-# appended to a change hint that says the job is still open (job ids are hex)
-_OPEN = ":open"
+# how long the listener waits for a message before it looks again at whether this
+# process follows progress (and at `stop`)
+_TURN_SECONDS = 0.1
 
 
 class RedisJobNotifier(JobNotifier):
@@ -45,6 +55,7 @@ class RedisJobNotifier(JobNotifier):
         super().__init__()
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._changes = f"{channel}:changed"
+        self._progress = f"{channel}:progress"
         self._cancels = f"{channel}:cancel"
         self._on_cancel: Callable[[str], None] | None = None
         self._stop = threading.Event()
@@ -57,7 +68,7 @@ class RedisJobNotifier(JobNotifier):
     def notify(self, job_id: str, *, still_open: bool = False) -> None:
         """Wake this process's waiters at once, and every other process's through Redis."""
         super().notify(job_id, still_open=still_open)
-        self._publish(self._changes, f"{job_id}{_OPEN}" if still_open else job_id)
+        self._publish(self._progress if still_open else self._changes, job_id)
 
     def cancel(self, job_id: str) -> None:
         """Ask whichever worker holds `job_id` to stop it now."""
@@ -88,9 +99,8 @@ class RedisJobNotifier(JobNotifier):
         """Start listening. `changes=False` (an `easel worker`, where nothing waits on a
         job) hears cancels only: every job change in the cluster would otherwise wake the
         listener thread, taking the interpreter from the generation that runs."""
-        channels = (self._changes, self._cancels) if changes else (self._cancels,)
         self._thread = threading.Thread(
-            target=self._listen, args=(channels,), name="easel-pubsub", daemon=True
+            target=self._listen, args=(changes,), name="easel-pubsub", daemon=True
         )
         self._thread.start()
 
@@ -100,18 +110,26 @@ class RedisJobNotifier(JobNotifier):
             self._thread.join()
         self._redis.close()
 
-    def _listen(self, channels: tuple[str, ...]) -> None:
+    def _listen(self, changes: bool) -> None:
         lost = False
         while not self._stop.is_set():
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            hears_progress = False
             try:
-                pubsub.subscribe(*channels)
+                pubsub.subscribe(*((self._changes, self._cancels) if changes else (self._cancels,)))
                 self._listening = True
                 if lost:
                     log.warning("job pub/sub listener reached Redis again")
                     lost = False
                 while not self._stop.is_set():
-                    message = pubsub.get_message(timeout=0.5)
+                    # only this thread touches the subscription: redis-py's is not shared
+                    if changes and self.follows_progress != hears_progress:
+                        hears_progress = not hears_progress
+                        if hears_progress:
+                            pubsub.subscribe(self._progress)
+                        else:
+                            pubsub.unsubscribe(self._progress)
+                    message = pubsub.get_message(timeout=_TURN_SECONDS)
                     if message is not None:
                         self._deliver(message["channel"], message["data"])
             except redis.RedisError as exc:
@@ -124,10 +142,9 @@ class RedisJobNotifier(JobNotifier):
                 pubsub.close()
 
     def _deliver(self, channel: bytes, data: bytes) -> None:
-        message = data.decode()
-        if channel.decode() == self._cancels:
+        job_id, name = data.decode(), channel.decode()
+        if name == self._cancels:
             if self._on_cancel is not None:
-                self._on_cancel(message)
+                self._on_cancel(job_id)
         else:
-            job_id = message.removesuffix(_OPEN)
-            super().notify(job_id, still_open=job_id != message)
+            super().notify(job_id, still_open=name == self._progress)

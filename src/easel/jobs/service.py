@@ -25,7 +25,7 @@ import anyio
 from easel.errors import Cancelled, Conflict, GenerationNotFound, InvalidRequest, PaymentRequired
 from easel.jobs.executors.base import Executor
 from easel.jobs.models import FINAL_STATUSES, JobView
-from easel.jobs.notify import JobNotifier, Subscription
+from easel.jobs.notify import JobNotifier
 from easel.jobs.store import WORKER_STOPPED, IdempotencyClash, JobStore, NewJob
 from easel.storage.base import ArtifactStore
 
@@ -181,15 +181,14 @@ class JobService:
         return existing
 
     async def wait(self, job_id: str) -> JobView:
-        """Wait for a job's final state. A sync request has no use for progress: the job
-        is read only when a change may have settled it (or on the poll), never for a
-        hint that it started or progressed. Status reads on every progress notice were
-        a quarter of an API process's CPU per generation. After a hint that may have
-        settled it, the job is read whole at once: it is nearly always final by then,
-        and a status read first was one more round trip between the worker's settle
-        and the response."""
+        """Wait for a job's final state. A sync request has no use for progress: it
+        subscribes without it, so only a change that may have settled the job (or the
+        poll) wakes it. Status reads on every progress notice were a quarter of an API
+        process's CPU per generation. After such a change the job is read whole at
+        once: it is nearly always final by then, and a status read first was one more
+        round trip between the worker's settle and the response."""
         # subscribed before the first read, as in `follow`: no change is missed
-        with self._notifier.subscribe(job_id) as changed:
+        with self._notifier.subscribe(job_id, progress=False) as changed:
             read_whole = False
             while True:
                 if read_whole:
@@ -205,15 +204,8 @@ class JobService:
                     if status in FINAL_STATUSES:
                         read_whole = True
                         continue
-                read_whole = await self._settle_hinted(changed)
+                read_whole = await changed.wait(self._notifier.poll_seconds)
         raise GenerationNotFound(f"id: the generation {job_id} no longer exists.")
-
-    async def _settle_hinted(self, changed: Subscription) -> bool:
-        """Wait for a change that may have settled the job (True), or for the poll (False)."""
-        while await changed.wait(self._notifier.poll_seconds):
-            if changed.maybe_settled():
-                return True
-        return False
 
     async def follow(self, job_id: str) -> AsyncGenerator[JobView, None]:
         """Yield the job every time it changes, ending with its final state."""

@@ -166,6 +166,27 @@ async def test_a_subscription_remembers_changes_until_it_waits(changes: int) -> 
     assert not notifier.has_waiters(JOB)
 
 
+async def test_a_subscription_without_progress_is_woken_only_by_changes_that_may_settle() -> None:
+    notifier = NeverPolls()
+    assert not notifier.follows_progress
+    with (
+        notifier.subscribe(JOB, progress=False) as settling,
+        notifier.subscribe(JOB) as following,
+    ):
+        assert notifier.follows_progress
+        notifier.notify(JOB, still_open=True)
+        await anyio.sleep(0)  # notify hands the wake-up to the loop
+        with anyio.fail_after(HANG_GUARD_SECONDS):
+            assert await following.wait(notifier.poll_seconds)
+        assert not await settling.wait(0.01)
+        notifier.notify(JOB)
+        await anyio.sleep(0)
+        with anyio.fail_after(HANG_GUARD_SECONDS):
+            assert await settling.wait(notifier.poll_seconds)
+            assert await following.wait(notifier.poll_seconds)
+    assert not notifier.follows_progress
+
+
 async def test_wait_reads_nothing_for_hints_that_the_job_is_still_open(tmp_path) -> None:  # type: ignore[no-untyped-def]
     notifier = NeverPolls()
     state = {"view": view("running", 0.0)}
