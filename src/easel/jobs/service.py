@@ -123,7 +123,7 @@ class JobService:
         try:
             for name, blob in job.blobs.items():
                 self._artifacts.put(f"jobs/{job_id}/{name}", blob)
-            view = self._store.create(
+            view, open_jobs = self._store.create(
                 NewJob(
                     job_id=job_id,
                     organization_id=who.organization_id,
@@ -161,7 +161,10 @@ class JobService:
             raise
         try:
             self._executor.submit(
-                job_id, organization_id=who.organization_id, batch_key=job.batch_key
+                job_id,
+                organization_id=who.organization_id,
+                batch_key=job.batch_key,
+                open_jobs=open_jobs,
             )
         except BaseException as exc:
             self._store.fail(

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, bindparam, case, cast, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +39,25 @@ WORKER_STOPPED = "The worker running the generation stopped before it finished."
 # The statements on every job's path, built once with bound parameters: building one
 # per call (coercing each value, computing its cache key) cost more than running it,
 # 1.4 ms of a 2.9 ms settle here. Their bound parameters are filled in at execution.
+_OPEN_COUNT = (
+    select(func.count())
+    .select_from(Job)
+    .where(Job.organization_id == bindparam("org_id"), Job.status.in_(OPEN))
+)
+# the organization's open jobs as a new one goes in, without it: in `RETURNING`, a
+# subquery sees the table as the statement found it (PostgreSQL), so the count costs
+# no round trip of its own
+_OTHER_JOBS = Job.__table__.alias("others")
+_OTHERS_OPEN = (
+    select(func.count())
+    .select_from(_OTHER_JOBS)
+    .where(
+        _OTHER_JOBS.c.organization_id == bindparam("new_organization_id"),
+        _OTHER_JOBS.c.status.in_(OPEN),
+    )
+    .scalar_subquery()
+    .label("others_open")
+)
 _INSERT = insert(Job).returning(*JOB_COLUMNS)
 # On PostgreSQL, the job and its reservation in one statement (one round trip where a
 # transaction made five): the job goes in only if its credits could be held. Its values
@@ -53,7 +72,7 @@ _INSERT_HELD = (
             *(cast(bindparam(f"new_{c.key}", type_=c.type), c.type) for c in _CREATED_COLUMNS)
         ).select_from(HELD_RESERVATION),
     )
-    .returning(*JOB_COLUMNS)
+    .returning(*JOB_COLUMNS, _OTHERS_OPEN)
 )
 _GET = select(*JOB_COLUMNS).where(Job.id == bindparam("job_id"))
 _STATUS = select(Job.status).where(Job.id == bindparam("job_id"))
@@ -70,11 +89,6 @@ _HAND_OVER = (
         Job.owner == bindparam("holder"),
     )
     .values(owner=bindparam("to"))
-)
-_OPEN_COUNT = (
-    select(func.count())
-    .select_from(Job)
-    .where(Job.organization_id == bindparam("org_id"), Job.status.in_(OPEN))
 )
 _MARK_RUNNING = (
     update(Job)
@@ -151,12 +165,19 @@ class NewJob:
     retention: timedelta
 
 
+class CreatedJob(NamedTuple):
+    view: JobView
+    # the organization's queued and running jobs, this one included, as it went in
+    # (what fair dispatch ranks it by)
+    open_jobs: int
+
+
 class JobStore:
     def __init__(self, db: Database, billing: BillingService) -> None:
         self._db = db
         self._billing = billing
 
-    def create(self, job: NewJob) -> JobView:
+    def create(self, job: NewJob) -> CreatedJob:
         """Insert the job and reserve its credits, together or not at all.
 
         On PostgreSQL one statement holds the credits and inserts the job (only if
@@ -201,11 +222,12 @@ class JobStore:
                     reservation_id=reservation_id,
                     connection=connection,
                 )
-                return _view(row)
+                open_jobs = connection.scalar(_OPEN_COUNT, {"org_id": job.organization_id})
+                return CreatedJob(_view(row), int(open_jobs or 0))
         except IntegrityError as exc:
             raise IdempotencyClash(job.idempotency_key) from exc
 
-    def _create_held(self, job: NewJob, values: dict[str, Any]) -> JobView:
+    def _create_held(self, job: NewJob, values: dict[str, Any]) -> CreatedJob:
         held = self._billing.held_reservation(
             job.organization_id,
             job.cost_milli,
@@ -218,7 +240,7 @@ class JobStore:
             ).first()
             if row is None:
                 raise self._billing.insufficient(connection, job.organization_id, job.cost_milli)
-            return _view(row)
+            return CreatedJob(_view(row), row.others_open + 1)
 
     def get(self, job_id: str) -> JobView | None:
         with self._db.statement() as connection:

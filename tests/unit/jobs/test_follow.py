@@ -90,7 +90,9 @@ class IdleExecutor:
 
     async def stop(self) -> None: ...
 
-    def submit(self, job_id: str, *, organization_id: str, batch_key: str) -> None: ...
+    def submit(
+        self, job_id: str, *, organization_id: str, batch_key: str, open_jobs: int
+    ) -> None: ...
 
     def cancel(self, job_id: str) -> bool:
         return False

@@ -33,7 +33,7 @@ def orphans(store: JobStore) -> list[str]:
 def test_a_flush_hands_every_published_job_to_the_broker_in_one_go(
     store: JobStore, org: str
 ) -> None:
-    first, second = (store.create(new_job(org, c * 64)).id for c in "ab")
+    first, second = (store.create(new_job(org, c * 64)).view.id for c in "ab")
     hand_overs = HandOvers(store, owner=API)
     hand_overs.add(first)
     hand_overs.add(second)
@@ -46,7 +46,7 @@ def test_a_flush_hands_every_published_job_to_the_broker_in_one_go(
 def test_a_job_a_worker_already_took_keeps_its_worker(
     store: JobStore, database: Database, org: str
 ) -> None:
-    job_id = store.create(new_job(org)).id
+    job_id = store.create(new_job(org)).view.id
     hand_overs = HandOvers(store, owner=API)
     hand_overs.add(job_id)
     assert store.mark_running(job_id, owner="worker:2:test", lease=timedelta(minutes=1))
@@ -57,7 +57,7 @@ def test_a_job_a_worker_already_took_keeps_its_worker(
 def test_a_refused_flush_keeps_its_jobs_for_the_next(
     store: JobStore, org: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    job_id = store.create(new_job(org)).id
+    job_id = store.create(new_job(org)).view.id
     hand_overs = HandOvers(store, owner=API)
     hand_overs.add(job_id)
 

@@ -217,7 +217,7 @@ async def rig() -> Iterator[Rig]:  # type: ignore[misc]
 
 
 def submit(rig: Rig, job_id: str, org: str = "org") -> None:
-    rig.executor.submit(job_id, organization_id=org, batch_key="k")
+    rig.executor.submit(job_id, organization_id=org, batch_key="k", open_jobs=1)
 
 
 async def test_a_batch_runs_in_the_worker_and_its_changes_wake_waiters(rig: Rig) -> None:

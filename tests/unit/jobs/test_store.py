@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from easel.accounts.service import AccountsService
 from easel.billing.service import BillingService
 from easel.db.engine import Database
 from easel.db.models import CreditReservation, Job
@@ -61,7 +62,7 @@ def job_count(database: Database) -> int:
 def test_a_created_job_holds_its_price_in_the_reservation_it_names(
     store: JobStore, billing: BillingService, database: Database, org: str
 ) -> None:
-    view = store.create(new_job(org))
+    view = store.create(new_job(org)).view
     assert (view.status, view.progress, view.artifacts) == ("queued", 0.0, [])
     assert (view.credits_reserved_milli, view.credits_charged_milli) == (PRICE_MILLI, 0)
     assert view.params == {"prompt": "a lighthouse", "seeds": [7]}
@@ -72,6 +73,20 @@ def test_a_created_job_holds_its_price_in_the_reservation_it_names(
         named = connection.scalar(select(Job.reservation_id).where(Job.id == view.id))
     assert (named, status, amount, request_id) == (reservation_id, "held", PRICE_MILLI, "req-aaaa")
     assert billing.available_credits(org) == 7.5
+
+
+def test_a_created_job_counts_its_organizations_open_jobs_itself_included(
+    store: JobStore, accounts: AccountsService, billing: BillingService, org: str
+) -> None:
+    assert store.create(new_job(org, "a" * 64)).open_jobs == 1
+    assert store.create(new_job(org, "b" * 64)).open_jobs == 2
+    store.mark_running("a" * 64, owner="worker", lease=timedelta(minutes=1))
+    assert store.create(new_job(org, "c" * 64)).open_jobs == 3  # running is open
+    store.fail("a" * 64, status=500, name="boom", message="boom", owner="worker")
+    assert store.create(new_job(org, "d" * 64)).open_jobs == 3  # a settled job is not
+    other = accounts.create_organization("Other org")
+    billing.grant(other, 10_000)
+    assert store.create(new_job(other, "e" * 64)).open_jobs == 1
 
 
 def test_a_job_the_organization_cannot_pay_for_leaves_no_row_and_holds_nothing(
@@ -98,7 +113,7 @@ def test_a_second_job_with_the_same_key_clashes_and_holds_nothing(
 def test_a_succeeded_job_is_charged_its_reservation_once(
     store: JobStore, billing: BillingService, database: Database, org: str
 ) -> None:
-    view = store.create(new_job(org))
+    view = store.create(new_job(org)).view
     assert store.mark_running(view.id, owner="worker", lease=timedelta(minutes=1)) is not None
     output = Artifact(key=f"jobs/{view.id}/out/0.png", seed=7, finish_reason="SUCCESS")
     assert store.succeed(view.id, [output], note="a job", owner="worker")
@@ -119,7 +134,7 @@ def test_a_succeeded_job_is_charged_its_reservation_once(
 def test_a_worker_that_does_not_hold_the_job_charges_nothing(
     store: JobStore, billing: BillingService, database: Database, org: str
 ) -> None:
-    view = store.create(new_job(org))
+    view = store.create(new_job(org)).view
     store.mark_running(view.id, owner="worker", lease=timedelta(minutes=1))
     assert not store.succeed(view.id, [], note="a job", owner="another worker")
     assert [r[1] for r in reservations(database)] == ["held"]

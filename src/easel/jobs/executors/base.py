@@ -18,10 +18,12 @@ class Executor(Protocol):
 
     async def stop(self) -> None: ...
 
-    def submit(self, job_id: str, *, organization_id: str, batch_key: str) -> None:
+    def submit(self, job_id: str, *, organization_id: str, batch_key: str, open_jobs: int) -> None:
         """Queue a stored job, or raise `Overloaded` / `RateLimited` when the queue is full.
 
-        Jobs with equal `batch_key`s may run as one engine call.
+        Jobs with equal `batch_key`s may run as one engine call. `open_jobs` is the
+        organization's queued and running jobs, this one included, as it was stored: a
+        broker's fair dispatch ranks the job by it (a local scheduler counts its own).
         """
         ...
 

@@ -181,10 +181,10 @@ class CeleryExecutor:
         await anyio.to_thread.run_sync(self._hand_overs.close)
         await anyio.to_thread.run_sync(self._notifier.stop)
 
-    def submit(self, job_id: str, *, organization_id: str, batch_key: str) -> None:
+    def submit(self, job_id: str, *, organization_id: str, batch_key: str, open_jobs: int) -> None:
         if self._options.max_batch_size > 1:
             self._batches.add(batch_key, job_id)
-        self._publish(job_id, organization_id, batch_key)
+        self._publish(job_id, batch_key, open_jobs)
         # from now on the broker holds it; until that is recorded, requeue_orphans may
         # publish it again (only if this process dies first: see HandOvers)
         self._hand_overs.add(job_id)
@@ -201,12 +201,12 @@ class CeleryExecutor:
         for job_id, organization_id, owner in orphans:
             log.warning("publishing job %s, which its API process stored but never queued", job_id)
             # its batch key died with that process: it runs alone
-            self._publish(job_id, organization_id, job_id)
+            self._publish(job_id, job_id, self._store.open_count(organization_id))
             self._store.hand_over([job_id], owner=owner, to=BROKER)
         return len(orphans)
 
-    def _publish(self, job_id: str, organization_id: str, batch_key: str) -> None:
-        klass = priority_class(self._store.open_count(organization_id))
+    def _publish(self, job_id: str, batch_key: str, open_jobs: int) -> None:
+        klass = priority_class(open_jobs)
         try:
             self._app.send_task(
                 TASK,

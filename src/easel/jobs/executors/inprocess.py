@@ -55,7 +55,7 @@ class InProcessExecutor:
         await anyio.to_thread.run_sync(self._runner.flush)
         await anyio.to_thread.run_sync(self._leases.stop)
 
-    def submit(self, job_id: str, *, organization_id: str, batch_key: str) -> None:
+    def submit(self, job_id: str, *, organization_id: str, batch_key: str, open_jobs: int) -> None:
         self.scheduler.put(
             QueuedJob(job_id=job_id, organization_id=organization_id, batch_key=batch_key)
         )
