@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${1:-.venv/bin/python}
 PACKAGES=(
     diffusers importlib_metadata lazy-importer
-    fastapi starlette opentelemetry-api annotated-doc uvicorn python-multipart
+    fastapi starlette opentelemetry-api annotated-doc uvicorn httptools python-multipart
     swagger-ui-bundle-v2 sqlalchemy alembic mako
     pydantic pydantic_core pydantic-settings python-dotenv annotated-types typing-inspection
     typing_extensions

@@ -149,3 +149,33 @@ def test_normal_clients_are_unaffected(server: RunningServer, tmp_path: Path) ->
             assert client.get("/healthz").status_code == 200
         response = client.get("/v1/user/balance", headers={"Authorization": server.api_key})
         assert response.status_code == 200
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    sock.settimeout(SLACK)
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def test_a_request_head_over_64_kib_is_refused_and_the_connection_closed(
+    server: RunningServer,
+) -> None:
+    filler = b"".join(b"X-Filler-%d: %s\r\n" % (n, b"a" * 1000) for n in range(80))
+    with connect(server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: easel\r\n" + filler + b"\r\n")
+        try:
+            received = read_until_closed(sock)
+        except ConnectionResetError:  # closed with some of our bytes unread: no 400 to read
+            received = b""
+    assert received == b"" or received.startswith(b"HTTP/1.1 400 "), received
+
+
+def test_request_heads_under_the_cap_are_served_on_a_kept_alive_connection(
+    server: RunningServer,
+) -> None:
+    # each request's head is counted on its own: two of 48 KiB on one connection pass
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for _ in range(2):
+            assert client.get("/healthz", headers={"X-Big": "a" * 48 * 1024}).status_code == 200

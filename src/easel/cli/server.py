@@ -74,8 +74,6 @@ def serve(
         ),
         timeout_keep_alive=limits.keep_alive_seconds,  # type: ignore[arg-type]
         limit_concurrency=limits.max_connections,
-        # Headers larger than this are refused by the HTTP parser with a 4xx.
-        h11_max_incomplete_event_size=64 * 1024,
     )
     access_log.install()  # after uvicorn.Config, which (re)configures its loggers
     freeze_long_lived()  # the app, its routes and modules live as long as the process
