@@ -40,9 +40,11 @@ from easel.jobs.notify import JobNotifier
 log = logging.getLogger("easel.jobs")
 
 _RECONNECT_SECONDS = 1.0
-# how long the listener waits for a message before it looks again at whether this
-# process follows progress (and at `stop`)
+# how long the listener waits for a message before it looks again at `stop` and, in an
+# API process, at whether the process follows progress; a worker's listener has only
+# `stop` to look at, and wakes no more often than it must
 _TURN_SECONDS = 0.1
+_WORKER_TURN_SECONDS = 0.5
 
 
 class RedisJobNotifier(JobNotifier):
@@ -129,7 +131,9 @@ class RedisJobNotifier(JobNotifier):
                             pubsub.subscribe(self._progress)
                         else:
                             pubsub.unsubscribe(self._progress)
-                    message = pubsub.get_message(timeout=_TURN_SECONDS)
+                    message = pubsub.get_message(
+                        timeout=_TURN_SECONDS if changes else _WORKER_TURN_SECONDS
+                    )
                     if message is not None:
                         self._deliver(message["channel"], message["data"])
             except redis.RedisError as exc:
