@@ -30,7 +30,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 log = logging.getLogger("easel.server")
 
 
-class HeadTooLarge(httptools.HttpParserError):  # type: ignore[misc]  # untyped C module
+class HeadTooLarge(httptools.HttpParserError):
     """Raised from a parser callback: uvicorn answers any parser error 400 and closes."""
 
 
