@@ -101,26 +101,32 @@ def test_read_timeout_for_scales_with_steps_samples_and_pixels():
 
 
 def test_on_progress_reports_the_job_events(server, make_client):
-    served = threading.Event()
+    reports: list[GenerationProgress] = []
+    heard_the_end = threading.Event()
+
+    def on_progress(report: GenerationProgress) -> None:
+        reports.append(report)
+        if report.done:
+            heard_the_end.set()
 
     def events(request: httpx.Request) -> httpx.Response:
-        served.set()
         status, body, headers = sse(
             job("queued", queue_position=2), job("running", 0.5), job("succeeded", 1.0)
         )
         return httpx.Response(status, content=body, headers=headers)
 
     def post(request: httpx.Request) -> httpx.Response:
-        served.wait(10)  # answer once the events went out, as a real job would
+        # answer once the client has read the events: once the result is in, it reports
+        # no more, and answering when the events were merely sent raced the follower
+        heard_the_end.wait(10)
         status, body, headers = server.artifacts(3)
         return httpx.Response(status, json=body, headers=headers)
 
     server.on("GET", EVENTS, (404, {"name": "not_found"}), events)
     server.on("POST", T2I, post)
-    reports: list[GenerationProgress] = []
     client = make_client(host=EASEL)
 
-    generate(client, steps=20, on_progress=reports.append)
+    generate(client, steps=20, on_progress=on_progress)
 
     assert [(r.status, r.step, r.steps, r.queue_position) for r in reports] == [
         ("queued", 0, 20, 2),
