@@ -170,6 +170,23 @@ def test_a_request_head_over_64_kib_is_refused_and_the_connection_closed(
         except ConnectionResetError:  # closed with some of our bytes unread: no 400 to read
             received = b""
     assert received == b"" or received.startswith(b"HTTP/1.1 400 "), received
+    if received:  # in Stability's error format, as every other refusal
+        error = json.loads(received.partition(b"\r\n\r\n")[2])
+        assert set(error) == {"id", "name", "message"} and error["name"] == "bad_request"
+        assert "exceed 65536 bytes" in error["message"]
+
+
+def test_a_request_the_parser_refuses_is_answered_in_stabilitys_error_format(
+    server: RunningServer,
+) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: easel\r\nBad Header\r\n\r\n")
+        received = read_until_closed(sock)
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), received
+    error = json.loads(body)
+    assert set(error) == {"id", "name", "message"} and error["name"] == "bad_request"
+    assert f"x-request-id: {error['id']}".encode() in head.lower()
 
 
 def test_request_heads_under_the_cap_are_served_on_a_kept_alive_connection(

@@ -12,6 +12,8 @@ connection when it passes. The ASGI middleware answers 408 first when the
 app is waiting on the body; this is the backstop for bodies nobody reads
 (say, after a 401). A request line and headers over `max_header_bytes` are
 answered 400 and the connection closed (the C parser itself sets no bound).
+Every request the parser refuses is answered in Stability's error format
+(`{id, name, message}`), as the app answers the rest.
 Connections beyond `max_connections` are closed as soon as they are accepted.
 
 httptools (llhttp, in C) rather than h11: parsing a request and framing its
@@ -22,7 +24,9 @@ request.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import uuid
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -85,6 +89,26 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes += size
         if self._header_bytes > self.max_header_bytes:
             raise HeadTooLarge(f"request line and headers over {self.max_header_bytes} bytes")
+
+    def send_400_response(self, msg: str) -> None:
+        """What uvicorn sends for a request the parser refused, in Stability's format
+        (uvicorn's own is a line of plain text), and the connection closed."""
+        request_id = uuid.uuid4().hex
+        if self._header_bytes > self.max_header_bytes:
+            msg = f"headers: the request line and headers exceed {self.max_header_bytes} bytes"
+        body = json.dumps({"id": request_id, "name": "bad_request", "message": msg}).encode()
+        head = [b"HTTP/1.1 400 Bad Request\r\n"]
+        head += [
+            name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
+        ]
+        head += [
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"x-request-id: " + request_id.encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
 
     def _arm(self, seconds: float) -> None:
         self._disarm()
